@@ -1,0 +1,2 @@
+def bootstrap_after_migrate(**kwargs):
+    pass

@@ -1,0 +1,143 @@
+"""Tenants and their OAuth scopes.
+
+A tenant is one protected MCP resource: its own issuer, audience, keys, scopes and tools. The default
+tenant (slug ``default``) serves ``/mcp`` and is created or updated from the environment by
+``authz.bootstrap``; others serve ``/t/<slug>/mcp`` and are made in the admin.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+DEFAULT_TENANT = "default"
+WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource"
+
+
+def split_words(value: str) -> list[str]:
+    """Split a space- or comma-separated setting into its words, order kept, duplicates dropped."""
+    return list(dict.fromkeys(item for item in value.replace(",", " ").split() if item))
+
+
+class Tenant(models.Model):
+    class AuthMode(models.TextChoices):
+        OAUTH2 = "oauth2", "oauth2: every MCP request needs a valid token"
+        OPTIONAL = "optional", "optional: discovery and noauth tools work without a token"
+        NONE = "none", "none: no token checks (development only, refused unless DEBUG)"
+
+    class ChallengeStyle(models.TextChoices):
+        HTTP = "http", "http: 403 with WWW-Authenticate (MCP step-up)"
+        RESULT = "result", 'result: tool error with _meta["mcp/www_authenticate"] (ChatGPT Apps)'
+
+    slug = models.SlugField(
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]{0,48}$")],
+        help_text="URL name: the tenant serves /t/<slug>/mcp (the default tenant serves /mcp).",
+    )
+    name = models.CharField(max_length=100)
+    auth_mode = models.CharField(
+        max_length=10, choices=AuthMode.choices, default=AuthMode.OAUTH2, help_text="AUTH_MODE for this tenant."
+    )
+    use_dev_issuer = models.BooleanField(
+        default=False,
+        help_text="Trust the development issuer built into this app (manage.py mint_token). Refused when DEBUG is off.",
+    )
+    issuer = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Exact `iss` of access tokens. For Auth0: https://TENANT.auth0.com/ (with the trailing slash).",
+    )
+    authorization_server = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Advertised in the protected-resource metadata. For Auth0: https://TENANT.auth0.com",
+    )
+    audience = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Required `aud` value. Must equal the Auth0 API Identifier. Empty: the resource URL.",
+    )
+    resource_url = models.CharField(
+        max_length=300, help_text="The public MCP endpoint URL (MCP_RESOURCE_URL), e.g. https://your-mcp-host/mcp"
+    )
+    jwks_uri = models.CharField(
+        max_length=300, blank=True, help_text="Signing keys. For Auth0: https://TENANT.auth0.com/.well-known/jwks.json"
+    )
+    algorithms = models.CharField(
+        max_length=100,
+        default="RS256",
+        help_text="Allowed JWS algorithms, space separated (RS/PS/ES/EdDSA only; never none or HMAC). "
+        "Must match the Auth0 API's Signing Algorithm.",
+    )
+    leeway_seconds = models.PositiveIntegerField(default=60, help_text="Clock skew allowed on exp/nbf/iat.")
+    scope_claims = models.CharField(
+        max_length=100,
+        default="scope scp permissions",
+        help_text="Claims whose union is the token's scopes. Auth0 RBAC puts them in `permissions`.",
+    )
+    allowed_origins = models.TextField(
+        blank=True,
+        help_text="Browser Origins allowed to call the MCP endpoint, one per line or space separated. "
+        "Requests without an Origin header are always allowed.",
+    )
+    challenge_style = models.CharField(
+        max_length=10,
+        choices=ChallengeStyle.choices,
+        default=ChallengeStyle.HTTP,
+        help_text="How a tools/call without the tool's scopes is refused.",
+    )
+    resource_name = models.CharField(max_length=100, default="Cortex MCP")
+    resource_documentation = models.CharField(max_length=300, blank=True)
+    config_version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Bumped on every tool or scope edit; per-process caches key on it."
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def effective_audience(self) -> str:
+        return self.audience or self.resource_url
+
+    @property
+    def metadata_url(self) -> str:
+        """RFC 9728 section 3.1: the well-known path is inserted before the resource's path."""
+        parts = urlsplit(self.resource_url)
+        path = parts.path.rstrip("/")
+        return f"{parts.scheme}://{parts.netloc}{WELL_KNOWN_PRM}{path}"
+
+    @property
+    def algorithm_list(self) -> list[str]:
+        return split_words(self.algorithms)
+
+    @property
+    def scope_claim_list(self) -> list[str]:
+        return split_words(self.scope_claims)
+
+    @property
+    def origin_list(self) -> list[str]:
+        return split_words(self.allowed_origins)
+
+
+class Scope(models.Model):
+    """An OAuth scope (an Auth0 API permission) in the tenant's connector catalogue."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scopes")
+    name = models.CharField(
+        max_length=100,
+        validators=[RegexValidator(r"^[\x21\x23-\x5b\x5d-\x7e]+$", "A scope is printable ASCII without space, quote or backslash.")],
+        help_text="Exactly as the Auth0 API permission, e.g. docs.write",
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="unique_scope_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name

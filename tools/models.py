@@ -1,0 +1,117 @@
+"""Where a tool's data lives: the per-tenant ``Tool`` rows admins edit, the data the built-in tools own
+(documents, memories, codebases) and the audit record of every tool call."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from authz.models import Scope, Tenant
+
+
+class Tool(models.Model):
+    """A registered handler as one tenant exposes it. The code (schema, handler) is in ``tools.registry``."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="tools")
+    name = models.CharField(max_length=64, help_text="The registered handler's name; the MCP tool name.")
+    enabled = models.BooleanField(default=True)
+    title = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    scopes = models.ManyToManyField(
+        Scope,
+        blank=True,
+        related_name="tools",
+        help_text="A token needs all of these to call the tool (Auth0 API permissions).",
+    )
+    noauth = models.BooleanField(
+        default=False,
+        help_text="Callable without a token when the tenant's AUTH_MODE is optional (securitySchemes noauth).",
+    )
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="unique_tool_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}:{self.name}"
+
+
+class Document(models.Model):
+    """A document made by ``docs.create``."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="documents")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    summary = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    author = models.CharField(max_length=255, blank=True, help_text="Token subject (sub) of the creator.")
+    client_id = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Memory(models.Model):
+    """A memory of one user (token subject) in one tenant; nobody else ever reads or deletes it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memories")
+    subject = models.CharField(max_length=255)
+    content = models.TextField()
+    tags = models.JSONField(default=list, blank=True)
+    importance = models.PositiveSmallIntegerField(default=5)
+    domain = models.CharField(max_length=100, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "memories"
+        indexes = [models.Index(fields=["tenant", "subject", "-created"], name="memory_owner_idx")]
+
+    def __str__(self) -> str:
+        return self.content[:60]
+
+
+class Codebase(models.Model):
+    """A directory tree that ``codebase.search`` may read; nothing outside ``root`` is ever opened."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="codebases")
+    name = models.CharField(max_length=64)
+    root = models.CharField(max_length=500, help_text="Absolute path of the tree on the server.")
+    include = models.TextField(blank=True, help_text="Glob patterns to include, one per line (empty: all files).")
+    exclude = models.TextField(blank=True, help_text="Glob patterns to skip, one per line.")
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="unique_codebase_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ToolCall(models.Model):
+    """Audit record of one ``tools/call``: who called what, how it ended and how long it took."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        TOOL_ERROR = "tool_error"
+        DENIED = "denied"
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="tool_calls")
+    subject = models.CharField(max_length=255, blank=True)
+    client_id = models.CharField(max_length=255, blank=True)
+    tool = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.FloatField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
