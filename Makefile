@@ -1,0 +1,51 @@
+# Cortex MCP. `make run` serves a development instance; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+THREADS ?= 4
+
+.PHONY: run serve test test-sqlite test-postgres lint bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+# Development: SQLite, no Redis, DEBUG on, the embedded development issuer (manage.py mint_token).
+run: export DEBUG ?= 1
+run: venv
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production: the same command the benchmark measures. Needs SECRET_KEY and the seed's variables.
+serve: venv
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py check --deploy --fail-level ERROR
+	$(BIN)/granian --interface wsgi cortex.wsgi:application --host $(HOST) --port $(PORT) \
+		--workers $(WORKERS) --blocking-threads $(THREADS) --no-ws
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The whole suite, on SQLite and then on a throwaway PostgreSQL (scripts/postgres.sh).
+test: lint test-sqlite test-postgres
+
+test-sqlite: venv
+	env -u DATABASE_URL $(BIN)/pytest -q
+
+test-postgres: venv
+	DATABASE_URL=$$(scripts/postgres.sh start) $(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python bench/mcp_bench.py
+
+clean:
+	rm -rf $(VENV) var
