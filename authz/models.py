@@ -141,3 +141,19 @@ class Scope(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DevSigningKey(models.Model):
+    """The development issuer's RSA key (``authz.devissuer``), made on first use and kept across restarts
+    so tokens minted before a restart still verify. Only used when a tenant trusts the dev issuer (DEBUG)."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_pem = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = "development signing key"
+
+    def __str__(self) -> str:
+        return self.kid
