@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
+from authz.api import router as authz_router
 from authz.models import DEFAULT_TENANT
 from cortex.mcp import pipeline
 
 api = NinjaAPI(title="Cortex MCP", urls_namespace="cortex", docs_url=None, openapi_url=None)
 
-# Protected-resource metadata and the dev JWKS (authz owner) are mounted here by the lead:
-# api.add_router("", authz_router)
+# Protected-resource metadata (RFC 9728) and the development issuer's JWKS.
+api.add_router("", authz_router)
 
 # Every method is routed to the pipeline, which answers non-POST with 405 + Allow: POST and a JSON-RPC body
 # (after the Origin check, in the contract's order) instead of ninja's bare 405.
