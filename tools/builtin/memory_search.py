@@ -75,26 +75,27 @@ def search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
         rows = rows.filter(importance__gte=args["min_importance"])
     wanted = {tag.strip().casefold() for tag in args.get("tags", []) if tag.strip()}
     candidates = rows.filter(prefilter(query_terms)).order_by("-created", "-id")[:MAX_CANDIDATES]
-    ranked = []
-    for memory in candidates.only("id", "content", "tags", "importance", "domain", "created"):
-        if wanted and not _tags_match(wanted, memory.tags, args["tags_mode"]):
+    fields = ("id", "content", "tags", "importance", "domain", "created")
+    ranked: list[tuple[float, tuple[Any, ...]]] = []
+    for row in candidates.values_list(*fields):  # tuples: this loop is the hot path of the tool
+        if wanted and not _tags_match(wanted, row[2], args["tags_mode"]):
             continue
-        value = score(query_terms, memory.content, memory.tags, memory.importance)
+        value = score(query_terms, row[1], row[2], row[3])
         if value > 0:
-            ranked.append((value, memory))
-    ranked.sort(key=lambda item: (-item[0], -item[1].created.timestamp(), -item[1].pk))
+            ranked.append((value, row))
+    ranked.sort(key=lambda item: -item[0])  # stable: equal scores stay newest first, as fetched
     page = ranked[args["offset"] : args["offset"] + args["limit"]]
     results = [
         {
-            "id": memory.pk,
-            "content": memory.content,
-            "tags": list(memory.tags),
-            "importance": memory.importance,
-            "domain": memory.domain,
+            "id": row[0],
+            "content": row[1],
+            "tags": list(row[2]),
+            "importance": row[3],
+            "domain": row[4],
             "score": value,
-            "created": memory.created.isoformat(),
+            "created": row[5].isoformat(),
         }
-        for value, memory in page
+        for value, row in page
     ]
     return ToolOutput(
         text=render(results, len(ranked), args["offset"]), structured={"results": results, "total": len(ranked)}
