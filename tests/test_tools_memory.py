@@ -150,6 +150,13 @@ def test_tags_match_memories_too(tenant: Tenant) -> None:
     assert ids(search(tenant, ALICE, "groceries")) == [tagged]
 
 
+def test_non_ascii_words_in_content_and_tags(tenant: Tenant) -> None:
+    in_tag = store(tenant, ALICE, "morning order", tags=["Café"])
+    in_content = store(tenant, ALICE, "a café au lait", tags=["drinks"])
+    assert set(ids(search(tenant, ALICE, "café"))) == {in_tag, in_content}
+    assert ids(search(tenant, ALICE, "café", tags=["CAFÉ"])) == [in_tag]
+
+
 def test_equal_scores_newest_first(tenant: Tenant) -> None:
     first = store(tenant, ALICE, "same words")
     second = store(tenant, ALICE, "same words")

@@ -12,6 +12,7 @@ memories with a positive score are returned, best first, ties broken by newest.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -48,14 +49,36 @@ def prefilter(terms_: Iterable[str]) -> Q:
     query = Q()
     for term in terms_:
         query |= Q(content__icontains=term) | Q(tags__icontains=term)
+        escaped = json.dumps(term)[1:-1]
+        if escaped != term:  # JSONField text on SQLite is ASCII-escaped: a tag "café" is stored as "caf\\u00e9"
+            query |= Q(tags__icontains=escaped)
     return query
 
 
+class Ranker:
+    """Scores memories against one query. Counts only the query's own words (one compiled alternation with
+    word boundaries, the same tokens ``\\w+`` yields) instead of tokenizing whole memories: this is the hot
+    loop of ``local_memory_search``."""
+
+    def __init__(self, query_terms: list[str]) -> None:
+        self.terms = query_terms
+        alternation = "|".join(re.escape(term) for term in sorted(query_terms, key=len, reverse=True))
+        self.pattern = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)")
+
+    def score(self, content: str, tags: list[str], importance: int) -> float:
+        text = content.casefold()
+        if tags:
+            text += "\n" + "\n".join(tags).casefold()
+        found = self.pattern.findall(text)
+        if not found:
+            return 0.0
+        if len(self.terms) == 1:
+            total = 1 + math.log(len(found))
+        else:
+            total = sum(1 + math.log(count) for count in Counter(found).values())
+        return round(total / len(self.terms) * (0.5 + importance / 20), 4)
+
+
 def score(query_terms: list[str], content: str, tags: list[str], importance: int) -> float:
-    counts = Counter(WORD.findall(content.casefold()))
-    for tag in tags:
-        counts.update(WORD.findall(tag.casefold()))
-    total = sum(1 + math.log(counts[term]) for term in query_terms if counts[term])
-    if not total:
-        return 0.0
-    return round(total / len(query_terms) * (0.5 + importance / 20), 4)
+    """One memory's score (see the module docstring)."""
+    return Ranker(query_terms).score(content, tags, importance)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.memories import MAX_CANDIDATES, owned, prefilter, score, terms
+import orjson
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from tools.memories import MAX_CANDIDATES, Ranker, owned, prefilter, terms
 from tools.registry import ToolContext, ToolError, ToolOutput, ToolSpec
 
 NAME = "local_memory_search"
@@ -75,27 +79,41 @@ def search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
         rows = rows.filter(importance__gte=args["min_importance"])
     wanted = {tag.strip().casefold() for tag in args.get("tags", []) if tag.strip()}
     candidates = rows.filter(prefilter(query_terms)).order_by("-created", "-id")[:MAX_CANDIDATES]
-    fields = ("id", "content", "tags", "importance", "domain", "created")
-    ranked: list[tuple[float, tuple[Any, ...]]] = []
-    for row in candidates.values_list(*fields):  # tuples: this loop is the hot path of the tool
-        if wanted and not _tags_match(wanted, row[2], args["tags_mode"]):
+    # Phase 1, the hot loop: rank plain tuples; tags come as JSON text and are parsed with orjson (Django's
+    # JSONField converter and the datetime conversion cost more than the ranking itself).
+    ranker = Ranker(query_terms)
+    mode = args["tags_mode"]
+    ranked: list[tuple[float, int]] = []
+    for pk, content, tags_json, importance in candidates.annotate(tags_text=Cast("tags", TextField())).values_list(
+        "id", "content", "tags_text", "importance"
+    ):
+        tags = orjson.loads(tags_json) if tags_json else []
+        if wanted and not _tags_match(wanted, tags, mode):
             continue
-        value = score(query_terms, row[1], row[2], row[3])
+        value = ranker.score(content, tags, importance)
         if value > 0:
-            ranked.append((value, row))
+            ranked.append((value, pk))
     ranked.sort(key=lambda item: -item[0])  # stable: equal scores stay newest first, as fetched
     page = ranked[args["offset"] : args["offset"] + args["limit"]]
+    # Phase 2: the page's rows in full (one small query; still the caller's own rows only).
+    full = {
+        row[0]: row
+        for row in owned(ctx, NAME)
+        .filter(pk__in=[pk for _, pk in page])
+        .values_list("id", "content", "tags", "importance", "domain", "created")
+    }
     results = [
         {
-            "id": row[0],
-            "content": row[1],
-            "tags": list(row[2]),
-            "importance": row[3],
-            "domain": row[4],
+            "id": pk,
+            "content": full[pk][1],
+            "tags": list(full[pk][2]),
+            "importance": full[pk][3],
+            "domain": full[pk][4],
             "score": value,
-            "created": row[5].isoformat(),
+            "created": full[pk][5].isoformat(),
         }
-        for value, row in page
+        for value, pk in page
+        if pk in full  # deleted between the two queries: dropped
     ]
     return ToolOutput(
         text=render(results, len(ranked), args["offset"]), structured={"results": results, "total": len(ranked)}
