@@ -32,7 +32,7 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from authz import devissuer
 from authz.errors import AlgorithmNotAllowed, KeysUnavailable, UnknownSigningKey
@@ -163,7 +163,7 @@ def parse_keys(document: dict[str, Any]) -> dict[str, PyJWK]:
             continue
         try:
             keys[kid] = PyJWK(data)
-        except PyJWKError as exc:
+        except (PyJWTError, ValueError, TypeError) as exc:
             logger.debug("JWKS key %s skipped: %s", kid, exc)
     return keys
 

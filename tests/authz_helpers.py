@@ -85,11 +85,13 @@ class JwksServer:
         self.body = b'{"keys": []}'
         self.status = 200
         self.requests = 0
+        self.delay = 0.0  # seconds before answering (a slow endpoint)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests += 1
+                time.sleep(server.delay)
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(server.body)))
