@@ -37,6 +37,7 @@ E002_HINT = "Use AUTH_MODE=oauth2 or optional; 'none' is for local development w
 E003 = "Tenant's {field} {url!r} is plain http on a non-loopback host."
 E003_HINT = "Use https; plain http is only allowed on 127.0.0.1, ::1 or localhost."
 E004 = "Tenant's algorithms include {names}, which are not allowed."
+E004_EMPTY = "Tenant allows no signing algorithm, so every token is refused."
 E004_HINT = "Allowed: " + " ".join(KEY_TYPES) + " (never none or HMAC). Auth0 APIs sign with RS256."
 W001 = "Tenant requires tokens but trusts no issuer, so every token is refused."
 W001_HINT = "Set AUTH0_DOMAIN (or AUTH_ISSUER) and run migrate, or set the tenant's issuer in the admin."
@@ -66,8 +67,8 @@ def tenant_messages(tenant: Tenant, debug: bool) -> Iterable[CheckMessage]:
             yield Error(E003.format(field=field, url=url), hint=E003_HINT, obj=tenant, id="cortex.E003")
     bad = [name for name in tenant.algorithm_list if name not in KEY_TYPES]
     if bad or not tenant.algorithm_list:
-        names = ", ".join(bad) or "nothing"
-        yield Error(E004.format(names=names), hint=E004_HINT, obj=tenant, id="cortex.E004")
+        message = E004.format(names=", ".join(bad)) if bad else E004_EMPTY
+        yield Error(message, hint=E004_HINT, obj=tenant, id="cortex.E004")
     if tenant.auth_mode != Tenant.AuthMode.NONE and not tenant.use_dev_issuer and not tenant.issuer:
         yield Warning(W001, hint=W001_HINT, obj=tenant, id="cortex.W001")
 
