@@ -237,7 +237,8 @@ def _refresh(source: str, seen: float | None, force: bool = False) -> _KeySet:
         shared = cache.get(_key("doc", source))
         if shared is not None and (seen is None or shared["fetched_at"] > seen):
             return _adopt(source, shared, now)
-        have = _adopt(source, shared, now) if shared is not None else None
+        # What we can fall back on: the shared copy, else this process's own (the shared cache may have lost it).
+        have = _adopt(source, shared, now) if shared is not None else _local.get(source)
         down = None if force or have is not None else cache.get(_key("down", source))
         if down is not None:
             raise KeysUnavailable(f"signing keys unavailable: {down}")
@@ -286,8 +287,9 @@ def _current(tenant: Tenant) -> _KeySet:
     shared = cache.get(_key("doc", source))
     if shared is not None:
         entry = _adopt(source, shared, now)
-        if not entry.due(now):
-            return entry
+    if entry is not None and not entry.due(now):
+        entry.checked_at = now
+        return entry
     return _refresh(source, entry.fetched_at if entry is not None else None)
 
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from authz import errors, jwks
@@ -205,3 +206,13 @@ def test_dev_issuer_keys_take_the_same_cache_path(settings: SettingsWrapper, fre
 )
 def test_source_for(fields: dict[str, Any], source: str) -> None:
     assert jwks.source_for(Tenant(slug="x", resource_url="https://x.example/mcp", **fields)) == source
+
+
+def test_keys_survive_a_lost_shared_copy_and_a_dead_endpoint(
+    acme: Tenant, jwks_server: JwksServer, settings: SettingsWrapper
+) -> None:
+    jwks.get_signing_key(acme, "k1", "RS256")
+    cache.clear()  # Redis flushed or the entry evicted
+    jwks_server.stop()
+    settings.JWKS_MAX_AGE_SECONDS = 0
+    assert jwks.get_signing_key(acme, "k1", "RS256").kid == "k1"
