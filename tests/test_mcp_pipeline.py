@@ -19,7 +19,7 @@ from django.test import Client, RequestFactory
 
 from authz import devissuer
 from authz.models import Scope, Tenant
-from cortex.mcp import pipeline
+from cortex.mcp import pipeline, tenants
 from cortex.mcp.errors import BodyTooLarge
 from tests.conftest import ALL_SCOPES, MODERN, McpClient, rpc
 
@@ -442,3 +442,14 @@ def test_every_refusal_is_json_rpc(client: Client, tenant: Tenant, token: str, s
         assert response.status_code == status
         body = rpc(response)
         assert body["id"] is None and body["jsonrpc"] == "2.0" and "error" in body, (status, body)
+
+
+def test_the_compiled_tenant_lookup_reads_the_row_as_the_orm_does(make_tenant: Callable[..., Tenant]) -> None:
+    made = make_tenant("acme", allowed_origins="https://a.example", challenge_style="result", leeway_seconds=7)
+    loaded = tenants.tenant_by_slug("acme")
+    assert loaded is not None
+    expected = Tenant.objects.get(slug="acme")
+    for field in Tenant._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert loaded.use_dev_issuer is True and made.pk == loaded.pk
+    assert tenants.tenant_by_slug("ghost") is None

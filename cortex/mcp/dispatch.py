@@ -1,7 +1,7 @@
 """Method handlers for both protocol eras, and the dispatcher that picks one.
 
-A handler takes the ``Exchange`` (tenant, principal, message) and returns the JSON-RPC ``result`` object,
-or raises an ``McpError`` / ``AuthzError``. The modern era adds ``resultType: "complete"`` to every result.
+A handler takes a ``Call`` (tenant, principal, params) and returns the JSON-RPC ``result`` object, or
+raises an ``McpError`` / ``AuthzError``. The modern era adds ``resultType: "complete"`` to every result.
 
 Caching hints (modern ``ttlMs``/``cacheScope``): our tool list depends on the tenant only, never on the
 token. ``tools.service.list_tools(tenant)`` lists every enabled tool with the scopes it needs (in
@@ -15,12 +15,14 @@ If tools are ever filtered by the token's scopes, ``tools/list`` must become ``"
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpResponse
 
 from authz.errors import InsufficientScope, MissingToken
 from authz.models import Tenant
+from authz.principal import Principal
 from cortex.mcp import modern, responses, versions
 from cortex.mcp.errors import InvalidParams, MethodNotFound
 from cortex.mcp.exchange import Exchange
@@ -28,16 +30,25 @@ from cortex.mcp.versions import Era
 from tools import service
 
 Result = dict[str, Any]
-Handler = Callable[[Exchange], Result]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    tenant: Tenant
+    principal: Principal | None
+    params: dict[str, Any]
+
+
+Handler = Callable[[Call], Result]
 
 TOOLS_LIST_TTL_MS = 0
 DISCOVER_TTL_MS = 3_600_000
 CACHE_SCOPE = "public"
 
 
-def initialize(ex: Exchange) -> Result:
+def initialize(call: Call) -> Result:
     """Legacy handshake: echo the client's version when we speak it, else offer our latest."""
-    requested = ex.message.params.get("protocolVersion")  # type: ignore[union-attr]
+    requested = call.params.get("protocolVersion")
     version = requested if requested in versions.LEGACY_VERSIONS else versions.LATEST_LEGACY
     return {
         "protocolVersion": version,
@@ -47,11 +58,11 @@ def initialize(ex: Exchange) -> Result:
     }
 
 
-def ping(ex: Exchange) -> Result:
+def ping(call: Call) -> Result:
     return {}
 
 
-def discover(ex: Exchange) -> Result:
+def discover(call: Call) -> Result:
     return {
         "supportedVersions": list(versions.SUPPORTED_VERSIONS),
         "capabilities": versions.CAPABILITIES,
@@ -62,27 +73,26 @@ def discover(ex: Exchange) -> Result:
     }
 
 
-def tools_list(ex: Exchange) -> Result:
+def tools_list(call: Call) -> Result:
     """No pagination: a tenant has a handful of tools, so any ``cursor`` is ignored and none is returned."""
-    return {"tools": service.list_tools(ex.tenant)}  # type: ignore[arg-type]
+    return {"tools": service.list_tools(call.tenant)}
 
 
-def tools_list_modern(ex: Exchange) -> Result:
-    result = tools_list(ex)
+def tools_list_modern(call: Call) -> Result:
+    result = tools_list(call)
     result["ttlMs"] = TOOLS_LIST_TTL_MS
     result["cacheScope"] = CACHE_SCOPE
     return result
 
 
-def tools_call(ex: Exchange) -> Result:
-    tenant: Tenant = ex.tenant  # type: ignore[assignment]
-    params = ex.message.params  # type: ignore[union-attr]
+def tools_call(call: Call) -> Result:
+    tenant, params = call.tenant, call.params
     name = params.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidParams("tools/call needs params.name, the name of the tool to call")
     arguments = params.get("arguments")
     try:
-        outcome = service.call_tool(tenant, ex.principal, name, {} if arguments is None else arguments)
+        outcome = service.call_tool(tenant, call.principal, name, {} if arguments is None else arguments)
     except service.UnknownTool:
         raise InvalidParams(f"Unknown tool: {name}") from None
     except (MissingToken, InsufficientScope) as exc:
@@ -112,8 +122,8 @@ MODERN: dict[str, Handler] = {
 
 def dispatch(ex: Exchange) -> HttpResponse:
     """Answer a request (never a notification: the pipeline has acknowledged those with 202)."""
-    message = ex.message
-    assert message is not None
+    message, tenant = ex.message, ex.tenant
+    assert message is not None and tenant is not None
     if ex.era is Era.MODERN:
         modern.check(ex.request.META, message)
         handler = MODERN.get(message.method)
@@ -121,7 +131,7 @@ def dispatch(ex: Exchange) -> HttpResponse:
         handler = LEGACY.get(message.method)
     if handler is None:
         raise MethodNotFound(message.method)
-    result = handler(ex)
+    result = handler(Call(tenant, ex.principal, message.params))
     if ex.era is Era.MODERN:
         result["resultType"] = "complete"
     return responses.result(message.id, result)

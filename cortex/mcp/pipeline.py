@@ -38,6 +38,7 @@ from cortex.mcp.errors import (
     UnsupportedVersion,
 )
 from cortex.mcp.exchange import Exchange
+from cortex.mcp.tenants import tenant_by_slug
 from cortex.mcp.versions import Era
 
 logger = logging.getLogger(__name__)
@@ -70,10 +71,10 @@ def handle(request: HttpRequest, slug: str) -> HttpResponse:
 
 def load_tenant(slug: str) -> Tenant:
     """One query per request, on purpose: an admin's edit to the tenant applies on the next request."""
-    try:
-        return Tenant.objects.get(slug=slug)
-    except Tenant.DoesNotExist:
-        raise UnknownTenant() from None
+    tenant = tenant_by_slug(slug)
+    if tenant is None:
+        raise UnknownTenant()
+    return tenant
 
 
 @functools.lru_cache(maxsize=1024)
