@@ -14,21 +14,24 @@ cortex.W003    a tenant's issuer is not https                                   
 =============  ========================================================================  ============
 
 Messages name the tenant (``obj``); text and hints are module-level so tests and docs can quote them.
+The default tenant is judged with the environment's values applied (what the next ``migrate`` makes it).
 Before ``migrate`` (no tables) the checks report nothing.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
-from authz.bootstrap import insecure_url
+from authz.bootstrap import environment_fields, insecure_url
 from authz.jwks import KEY_TYPES
-from authz.models import Tenant
+from authz.models import DEFAULT_TENANT, Tenant
 
 E001 = "Tenant trusts the development issuer while DEBUG is off."
 E001_HINT = "Set AUTH0_DOMAIN (or AUTH_ISSUER) and run migrate, or untick 'use dev issuer' in the admin."
@@ -48,12 +51,24 @@ W003_HINT = "Production tokens should come from an https issuer (e.g. https://TE
 
 
 def _tenants(app_configs: Any) -> list[Tenant]:
+    """The tenants to judge. The default tenant is judged as the environment will make it on the next
+    ``migrate`` (``authz.bootstrap``), so that setting AUTH0_DOMAIN and running ``migrate`` is the way out of
+    cortex.E001, not blocked by it."""
     if app_configs is not None and not any(config.label == "authz" for config in app_configs):
         return []
     try:
-        return list(Tenant.objects.order_by("slug"))
+        tenants = list(Tenant.objects.order_by("slug"))
     except DatabaseError:  # before migrate, or no database yet
         return []
+    try:
+        fields = environment_fields(os.environ)
+    except ImproperlyConfigured:  # bootstrap reports it, with the variable's name, when migrate runs
+        fields = {}
+    for tenant in tenants:
+        if tenant.slug == DEFAULT_TENANT:
+            for name, value in fields.items():
+                setattr(tenant, name, value)
+    return tenants
 
 
 def tenant_messages(tenant: Tenant, debug: bool) -> Iterable[CheckMessage]:

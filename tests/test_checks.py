@@ -112,3 +112,28 @@ def test_before_migrate(no_tenants: None) -> None:
         cursor.execute("ALTER TABLE authz_tenant RENAME TO authz_tenant_away")  # as if not migrated yet
     assert check_tenants(None) == []
     assert check_tenants_deploy(None) == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "ids"),
+    [
+        ({}, ["cortex.E001"]),
+        ({"AUTH0_DOMAIN": "t.auth0.com"}, []),  # the next migrate switches the dev issuer off: no dead end
+        ({"AUTH_MODE": "none", "AUTH_ISSUER": "https://login.example/"}, ["cortex.E002"]),
+        ({"AUTH_ISSUER": "http://not-loopback.example/"}, ["cortex.E001"]),  # invalid: bootstrap reports it
+    ],
+)
+def test_default_tenant_is_judged_with_the_environment(
+    no_tenants: None,
+    settings: SettingsWrapper,
+    monkeypatch: pytest.MonkeyPatch,
+    environ: dict[str, str],
+    ids: list[str],
+) -> None:
+    settings.DEBUG = False
+    for name in ["AUTH_MODE", "AUTH0_DOMAIN", "AUTH_ISSUER", "AUTH_JWKS_URI", "AUTH_AUTHORIZATION_SERVER"]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    make("default", use_dev_issuer=True, issuer="", resource_url="http://127.0.0.1:8000/mcp")
+    assert [message.id for message in check_tenants(None)] == ids
