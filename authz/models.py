@@ -130,7 +130,11 @@ class Scope(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scopes")
     name = models.CharField(
         max_length=100,
-        validators=[RegexValidator(r"^[\x21\x23-\x5b\x5d-\x7e]+$", "A scope is printable ASCII without space, quote or backslash.")],
+        validators=[
+            RegexValidator(
+                r"^[\x21\x23-\x5b\x5d-\x7e]+$", "A scope is printable ASCII without space, quote or backslash."
+            )
+        ],
         help_text="Exactly as the Auth0 API permission, e.g. docs.write",
     )
     description = models.CharField(max_length=200, blank=True)
