@@ -69,6 +69,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The machine-facing API (MCP endpoint, metadata) runs under this shorter chain: see cortex/wsgi.py.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+]
+
 ROOT_URLCONF = "cortex.urls"
 WSGI_APPLICATION = "cortex.wsgi.application"
 ASGI_APPLICATION = "cortex.asgi.application"

@@ -84,6 +84,12 @@ class UnsupportedVersion(McpError):
         super().__init__(data={"supported": list(supported), "requested": requested})
 
 
+class ForbiddenHost(InvalidRequest):
+    """DNS-rebinding protection: a Host header outside ``ALLOWED_HOSTS`` (400, as Django answers it)."""
+
+    message = "Bad Request: Host not allowed"
+
+
 class ForbiddenOrigin(InvalidRequest):
     """DNS-rebinding protection: a browser Origin that is neither allowed nor the resource's own."""
 

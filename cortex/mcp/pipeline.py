@@ -1,12 +1,13 @@
 """The MCP endpoint as a fixed sequence of small steps (DESIGN.md, "Requests"):
 
-    tenant -> origin -> method -> token -> media types -> body size -> JSON -> era -> notification? -> dispatch
+    host -> tenant -> origin -> method -> token -> media types -> body size -> JSON -> era -> notification? -> dispatch
 
 Each step reads the request, fills in the ``Exchange`` or raises; the first refusal wins and
 ``cortex.mcp.responses`` renders it. Nothing is logged per request below WARNING, and per-request work that
 only depends on a header value or a tenant setting (Accept parsing, the origin allowlist) is cached.
 
-Hosts are checked by Django itself (``ALLOWED_HOSTS``, via ``CommonMiddleware``) before this view runs.
+The Host is checked here against ``ALLOWED_HOSTS`` (the API runs under a middleware chain without
+``CommonMiddleware``, see ``cortex/wsgi.py``), so a bad Host gets a JSON-RPC 400 like every other refusal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from authz.errors import AuthzError, MissingToken
@@ -26,6 +28,7 @@ from cortex.mcp import jsonrpc, responses, versions
 from cortex.mcp.dispatch import dispatch
 from cortex.mcp.errors import (
     BodyTooLarge,
+    ForbiddenHost,
     ForbiddenOrigin,
     HeaderMismatch,
     HttpMethodNotAllowed,
@@ -50,6 +53,7 @@ def handle(request: HttpRequest, slug: str) -> HttpResponse:
     """Serve one POST to ``/mcp`` or ``/t/<slug>/mcp``; every outcome is an ``HttpResponse``."""
     ex = Exchange(request)
     try:
+        check_host(request)
         ex.tenant = load_tenant(slug)
         check_origin(request, ex.tenant)
         check_method(request)
@@ -67,6 +71,14 @@ def handle(request: HttpRequest, slug: str) -> HttpResponse:
         logger.exception("MCP request failed (tenant %s)", slug)
         request_id = ex.message.id if ex.message is not None else None
         return responses.error(InternalError(), tenant=ex.tenant, request_id=request_id)
+
+
+def check_host(request: HttpRequest) -> None:
+    """DNS-rebinding protection, first half: the Host must be one of ``ALLOWED_HOSTS``."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        raise ForbiddenHost() from None
 
 
 def load_tenant(slug: str) -> Tenant:

@@ -5,6 +5,7 @@ a JSON-RPC error body. Every 4xx/5xx body is ``application/json`` with ``id: nul
 Status table (first failing step wins; steps in the order ``cortex.mcp.pipeline`` runs them).
 Columns: HTTP status | JSON-RPC code | headers or body.
 
+- ``Host`` not in ``ALLOWED_HOSTS``: 400 | -32600
 - unknown tenant slug (``/t/<slug>/mcp``): 404 | -32600
 - ``Origin`` present, not allowed and not the resource's own: 403 | -32600
 - method other than POST (GET, DELETE, ...): 405 | -32600 | ``Allow: POST``
