@@ -34,6 +34,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from authz.errors import InsufficientScope, MissingToken
 from authz.models import Tenant
 from authz.principal import Principal
+from tools import audit
 from tools.catalog import CatalogEntry, catalog
 from tools.models import ToolCall
 from tools.registry import ToolContext, ToolError, ToolSpec
@@ -158,15 +159,7 @@ def validate(spec: ToolSpec, arguments: object) -> tuple[dict[str, Any] | None, 
 
 
 def _audit(tenant: Tenant, principal: Principal | None, name: str, outcome: str, error: str, started: float) -> None:
-    ToolCall.objects.create(
-        tenant=tenant,
-        subject=(principal.subject if principal else "")[:255],
-        client_id=(principal.client_id if principal else "")[:255],
-        tool=name[:64],
-        outcome=outcome,
-        error=error[:500],
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    audit.record(tenant, principal, name, outcome, error, (time.perf_counter() - started) * 1000)
 
 
 def _error(text: str) -> ToolCallResult:

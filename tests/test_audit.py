@@ -1,0 +1,38 @@
+"""tools.audit writes rows the ORM reads back exactly, cut to the column sizes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from authz.models import Tenant
+from authz.principal import Principal
+from tools import audit
+from tools.models import ToolCall
+
+
+@pytest.mark.django_db
+def test_record_is_read_back_by_the_orm() -> None:
+    tenant = Tenant.objects.create(slug="audited", name="Audited", resource_url="https://x/mcp")
+    principal = Principal(subject="s" * 300, client_id="client-1", scopes=frozenset(), expires_at=0)
+    before = timezone.now()
+    audit.record(tenant, principal, "t" * 70, ToolCall.Outcome.TOOL_ERROR, "e" * 600, 1.23456)
+    row = ToolCall.objects.get(tenant=tenant)
+    assert (row.subject, row.client_id, row.tool, row.outcome, row.error, row.duration_ms) == (
+        "s" * 255,
+        "client-1",
+        "t" * 64,
+        "tool_error",
+        "e" * 500,
+        1.235,
+    )
+    assert before - timedelta(seconds=1) <= row.created <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_anonymous_call_has_empty_subject() -> None:
+    tenant = Tenant.objects.create(slug="anon", name="Anon", resource_url="https://x/mcp")
+    audit.record(tenant, None, "docs.create", ToolCall.Outcome.DENIED, "Authorization required", 0.5)
+    assert list(ToolCall.objects.values_list("subject", "client_id", "outcome")) == [("", "", "denied")]
