@@ -93,6 +93,28 @@ class Tenant(models.Model):
     config_version = models.PositiveIntegerField(
         default=0, editable=False, help_text="Bumped on every tool or scope edit; per-process caches key on it."
     )
+    # --- background work (authz.scopesync, cortex.ratelimit) ---
+    mgmt_domain = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Auth0 tenant domain for the Management API (TENANT.auth0.com, not a custom domain). "
+        "Empty: the issuer's host.",
+    )
+    mgmt_client_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Machine-to-machine application authorized for the Auth0 Management API with "
+        "read:resource_servers and update:resource_servers. Empty: scope sync is off.",
+    )
+    mgmt_client_secret = models.CharField(
+        max_length=300, blank=True, help_text="That application's client secret (write-only in the admin)."
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=120, help_text="MCP requests per minute per token subject (or client address); 0 turns it off."
+    )
+    rate_limit_burst = models.PositiveIntegerField(
+        default=30, help_text="Requests allowed at once above the steady rate (the token bucket's size)."
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -161,3 +183,29 @@ class DevSigningKey(models.Model):
 
     def __str__(self) -> str:
         return self.kid
+
+
+class ScopeSyncRun(models.Model):
+    """One run of the scope sync to Auth0 (``authz.scopesync``): what it changed, or why it failed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        OK = "ok", "ok"
+        FAILED = "failed", "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scope_sync_runs")
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    added = models.JSONField(default=list, blank=True, help_text="Scopes created at Auth0.")
+    updated = models.JSONField(default=list, blank=True, help_text="Scopes whose description changed.")
+    unchanged = models.JSONField(default=list, blank=True, help_text="Scopes already as they should be.")
+    kept = models.JSONField(default=list, blank=True, help_text="Scopes at Auth0 this platform does not manage.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started", "-id"]
+        get_latest_by = "started"
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug} {self.started:%Y-%m-%d %H:%M:%S} {self.status}"
