@@ -9,11 +9,16 @@ Two layers, as PyJWT's ``jwk_set_cache`` with a shared tier under it:
   every ``LOCAL_RECHECK_SECONDS``, so a refresh done elsewhere is picked up within seconds.
 
 When a document is older than ``JWKS_MAX_AGE_SECONDS`` it is refetched; when that fetch fails the cached
-keys keep working (a warning is logged, the next try waits a cooldown). A token whose ``kid`` is unknown
-triggers at most one refetch per JWKS source per ``JWKS_REFETCH_COOLDOWN_SECONDS`` (Auth0 key rotation),
-across threads (a lock) and processes (``cache.add`` gate). Fetches are single flight: threads wait on a
-lock, processes on a ``cache.add`` lock key. With no keys at all and a failed fetch, ``KeysUnavailable``
-(HTTP 503: our side's failure, not the client's).
+keys keep working (a warning is logged, the next try waits a cooldown). Every fetch outcome is also kept in
+the shared cache per source (last success, last error and when), so ``status()`` tells readiness checks and
+the admin about a failing endpoint that requests cannot notice while cached keys still verify.
+
+A token whose ``kid`` is unknown triggers at most one refetch per JWKS source per
+``JWKS_REFETCH_COOLDOWN_SECONDS`` (Auth0 key rotation), across threads (a lock) and processes (``cache.add``
+gate); a process that loses that gate re-reads the shared copy, so a key another process just fetched is
+found without a fetch of its own. Fetches are single flight: threads wait on a lock, processes on a
+``cache.add`` lock key. With no keys at all and a failed fetch, ``KeysUnavailable`` (HTTP 503: our side's
+failure, not the client's).
 """
 
 from __future__ import annotations
@@ -106,8 +111,9 @@ _local: dict[str, _KeySet] = {}
 _parsed: dict[str, dict[str, PyJWK]] = {}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
-# Fetches done by this process, by source (tests and the admin status page read it).
+# Fetches done by this process, by source, and those that failed (tests, metrics and the admin read them).
 fetches: Counter[str] = Counter()
+failures: Counter[str] = Counter()
 
 
 def reset() -> None:
@@ -115,6 +121,7 @@ def reset() -> None:
     _local.clear()
     _parsed.clear()
     fetches.clear()
+    failures.clear()
 
 
 def source_for(tenant: Tenant) -> str:
@@ -257,11 +264,25 @@ def _refresh(source: str, seen: float | None, force: bool = False) -> _KeySet:
         try:
             document = _fetch(source)
         except JwksFetchError as exc:
+            _record(source, str(exc))
             return _failed(source, have, str(exc))
         finally:
             if owner:
                 cache.delete(lock_key)
+        _record(source, "")
         return _store(source, document, time.time())
+
+
+def _record(source: str, error: str) -> None:
+    """Keep the outcome of a fetch where every process (and readiness) can read it."""
+    now = time.time()
+    record = cache.get(_key("status", source)) or {}
+    if error:
+        failures[source] += 1
+        record.update(last_error=error, last_error_at=now, failures=record.get("failures", 0) + 1)
+    else:
+        record.update(last_success_at=now, failures=0)
+    cache.set(_key("status", source), record, timeout=None)
 
 
 def _failed(source: str, have: _KeySet | None, reason: str) -> _KeySet:
@@ -311,7 +332,12 @@ def get_signing_key(tenant: Tenant, kid: str, alg: str) -> SigningKey:
         cooldown = refetch_cooldown()
         if cooldown <= 0 or cache.add(_key("refetch", entry.source), 1, timeout=cooldown):
             entry = _refresh(entry.source, entry.fetched_at)
-            jwk = entry.keys.get(kid)
+        else:
+            # Someone else holds this cooldown: their fetch (or the refresher's) may already be shared.
+            shared = cache.get(_key("doc", entry.source))
+            if shared is not None and shared["fingerprint"] != entry.fingerprint:
+                entry = _adopt(entry.source, shared, time.time())
+        jwk = entry.keys.get(kid)
         if jwk is None:
             known = ", ".join(sorted(entry.keys)) or "none"
             raise UnknownSigningKey(
@@ -343,6 +369,46 @@ def refresh(tenant: Tenant) -> dict[str, Any]:
         return status
     status.update(kids=sorted(entry.keys), fingerprint=entry.fingerprint, fetched_at=_iso(entry.fetched_at))
     return status
+
+
+def status(tenant: Tenant) -> dict[str, Any]:
+    """What readiness checks and the admin show about the tenant's keys, without fetching anything.
+
+    ``ok`` is false when no keys are cached (tokens cannot be verified) or when the last fetch failed (cached
+    keys still verify, but a rotation would not be seen). ``stale``: the cached document is older than twice
+    ``JWKS_MAX_AGE_SECONDS``, so refreshes have been failing for a while. Times are ISO 8601 UTC or ``None``.
+    """
+    source = source_for(tenant)
+    shared = cache.get(_key("doc", source))
+    entry = _local.get(source)
+    record = cache.get(_key("status", source)) or {}
+    if shared is not None:
+        fetched_at: float | None = shared["fetched_at"]
+        document_fingerprint = shared["fingerprint"]
+        kids = sorted(_parsed.get(document_fingerprint) or parse_keys(shared["document"]))
+    elif entry is not None:
+        fetched_at, document_fingerprint, kids = entry.fetched_at, entry.fingerprint, sorted(entry.keys)
+    else:
+        fetched_at, document_fingerprint, kids = None, "", []
+    last_error_at = record.get("last_error_at")
+    last_success_at = record.get("last_success_at")
+    failing = last_error_at is not None and (last_success_at is None or last_error_at > last_success_at)
+    now = time.time()
+    return {
+        "tenant": tenant.slug,
+        "source": source,
+        "ok": bool(kids) and not failing,
+        "cached": bool(kids),
+        "kids": kids,
+        "fingerprint": document_fingerprint,
+        "fetched_at": _iso(fetched_at) if fetched_at else None,
+        "age_seconds": round(now - fetched_at, 1) if fetched_at else None,
+        "stale": fetched_at is not None and now - fetched_at > 2 * max_age(),
+        "last_success_at": _iso(last_success_at) if last_success_at else None,
+        "last_error": record.get("last_error", "") if failing else "",
+        "last_error_at": _iso(last_error_at) if last_error_at else None,
+        "consecutive_failures": record.get("failures", 0),
+    }
 
 
 def _iso(timestamp: float) -> str:

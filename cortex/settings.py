@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_celery_beat",
     "authz",
     "tools",
 ]
@@ -122,6 +123,26 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cortex"}}
+
+# --- Background work (issue 4): Celery, JWKS cache timing -------------------------------------------------
+# Celery app ``cortex`` (cortex/celery.py). With REDIS_URL: Redis is the broker and the result store, and
+# the beat schedule lives in the database (django-celery-beat, editable in the admin). Without it nothing
+# needs Redis: a task sent with .delay() runs inline, and manage.py refresh_jwks / sync_scopes do the same work.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_IGNORE_RESULT = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# JWKS (authz.jwks): refetch a document older than this; an unknown kid refetches at most once per cooldown.
+JWKS_MAX_AGE_SECONDS = float(os.environ.get("JWKS_MAX_AGE_SECONDS", "600"))
+JWKS_REFETCH_COOLDOWN_SECONDS = float(os.environ.get("JWKS_REFETCH_COOLDOWN_SECONDS", "30"))
+# --- end background work ----------------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
