@@ -20,6 +20,7 @@ venv: $(BIN)/.installed
 
 # Development: SQLite, no Redis, DEBUG on, the embedded development issuer (manage.py mint_token).
 run: export DEBUG ?= 1
+run: export MCP_RESOURCE_URL ?= http://$(HOST):$(PORT)/mcp
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
