@@ -182,3 +182,16 @@ CORTEX_TOOL_MODULES = [
     "tools.builtin.memory_store",
     "tools.builtin.memory_delete",
 ]
+
+# --- Interoperability profile (issue 6) -------------------------------------------------------------------
+# CORTEX_PROFILE=conformance adds the fixture tools of the official MCP conformance suite
+# (tools/fixtures/conformance) to the registry; `make conformance` runs the server that way, with
+# AUTH_MODE=none and DEBUG=1. Unset (the default) nothing changes; any other value is a configuration error.
+CORTEX_PROFILE = os.environ.get("CORTEX_PROFILE", "").strip().lower()
+if CORTEX_PROFILE == "conformance":
+    from tools.fixtures.conformance import MODULES as CONFORMANCE_TOOL_MODULES
+
+    CORTEX_TOOL_MODULES = [*CORTEX_TOOL_MODULES, *CONFORMANCE_TOOL_MODULES]
+elif CORTEX_PROFILE:
+    raise ImproperlyConfigured(f"CORTEX_PROFILE={CORTEX_PROFILE!r}: the only profile is 'conformance'")
+# --- end interoperability profile -------------------------------------------------------------------------
