@@ -40,10 +40,12 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class ToolOutput:
-    """``text`` becomes the result's text content; ``structured`` its ``structuredContent``."""
+    """``text`` becomes the result's first content block (text); ``structured`` its ``structuredContent``;
+    ``content`` holds further MCP content blocks (image, audio, embedded resource) sent after the text."""
 
     text: str
     structured: Mapping[str, Any] | None = None
+    content: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -204,4 +204,5 @@ def call_tool(tenant: Tenant, principal: Principal | None, name: str, arguments:
 
     _audit(tenant, principal, name, ToolCall.Outcome.OK, "", started)
     structured = dict(output.structured) if output.structured is not None else None
-    return ToolCallResult(content=[{"type": "text", "text": output.text}], structured=structured, is_error=False)
+    content = [{"type": "text", "text": output.text}, *(dict(block) for block in output.content)]
+    return ToolCallResult(content=content, structured=structured, is_error=False)
