@@ -1,19 +1,18 @@
-"""``local_memory_search``: find the caller's memories by words, ranked (see ``tools.memories``).
+"""``local_memory_search``: find the caller's memories by words, ranked by the database's full-text index
+(see ``tools.memories``: a memory matches when it has any of the query's words; best first).
 
 Filters: ``tags`` with ``tags_mode`` ``any`` (default: a memory with at least one of the tags) or ``all``
 (every tag); tags compare case-insensitively. ``domain`` is exact; ``min_importance`` inclusive. Paging by
-``offset``/``limit`` over the ranked list; ``total`` counts every match.
+``offset``/``limit`` over the ranked list. ``total`` counts the matches ranked, at most
+``tools.memories.MAX_CANDIDATES`` (the most recent ones); ``total_capped`` is true when more memories match.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from django.db.models import TextField
-from django.db.models.functions import Cast
-
-from tools.memories import MAX_CANDIDATES, Ranker, owned, prefilter, terms
+from tools import memories
+from tools.memories import Filters, require_subject, terms
 from tools.registry import ToolContext, ToolError, ToolOutput, ToolSpec
 
 NAME = "local_memory_search"
@@ -57,73 +56,34 @@ OUTPUT_SCHEMA: dict[str, Any] = {
                 "required": ["id", "content", "tags", "importance", "domain", "score", "created"],
             },
         },
-        "total": {"type": "integer"},
+        "total": {"type": "integer", "description": "Matches ranked (at most 1000, the most recent)."},
+        "total_capped": {"type": "boolean", "description": "More memories match than total counts."},
     },
-    "required": ["results", "total"],
+    "required": ["results", "total", "total_capped"],
 }
 
 
-def _tags_match(wanted: set[str], tags: list[str], mode: str) -> bool:
-    have = {tag.casefold() for tag in tags}
-    return wanted <= have if mode == "all" else bool(wanted & have)
-
-
 def search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
-    rows = owned(ctx, NAME)
+    subject = require_subject(ctx, NAME)
     query_terms = terms(args["query"])
     if not query_terms:
         raise ToolError("query has no words to search for")
-    if "domain" in args:
-        rows = rows.filter(domain=args["domain"])
-    if "min_importance" in args:
-        rows = rows.filter(importance__gte=args["min_importance"])
-    wanted = {tag.strip().casefold() for tag in args.get("tags", []) if tag.strip()}
-    candidates = rows.filter(prefilter(query_terms)).order_by("-created", "-id")[:MAX_CANDIDATES]
-    # Phase 1, the hot loop: rank plain tuples; tags come as JSON text and are parsed with orjson (Django's
-    # JSONField converter and the datetime conversion cost more than the ranking itself).
-    ranker = Ranker(query_terms)
-    mode = args["tags_mode"]
-    ranked: list[tuple[float, int]] = []
-    for pk, content, tags_json, importance in candidates.annotate(tags_text=Cast("tags", TextField())).values_list(
-        "id", "content", "tags_text", "importance"
-    ):
-        tags = orjson.loads(tags_json) if tags_json else []
-        if wanted and not _tags_match(wanted, tags, mode):
-            continue
-        value = ranker.score(content, tags, importance)
-        if value > 0:
-            ranked.append((value, pk))
-    ranked.sort(key=lambda item: -item[0])  # stable: equal scores stay newest first, as fetched
-    page = ranked[args["offset"] : args["offset"] + args["limit"]]
-    # Phase 2: the page's rows in full (one small query; still the caller's own rows only).
-    full = {
-        row[0]: row
-        for row in owned(ctx, NAME)
-        .filter(pk__in=[pk for _, pk in page])
-        .values_list("id", "content", "tags", "importance", "domain", "created")
-    }
-    results = [
-        {
-            "id": pk,
-            "content": full[pk][1],
-            "tags": list(full[pk][2]),
-            "importance": full[pk][3],
-            "domain": full[pk][4],
-            "score": value,
-            "created": full[pk][5].isoformat(),
-        }
-        for value, pk in page
-        if pk in full  # deleted between the two queries: dropped
-    ]
-    return ToolOutput(
-        text=render(results, len(ranked), args["offset"]), structured={"results": results, "total": len(ranked)}
+    filters = Filters(
+        tags=tuple(dict.fromkeys(tag.strip() for tag in args.get("tags", []) if tag.strip())),
+        tags_mode=args["tags_mode"],
+        domain=args.get("domain"),
+        min_importance=args.get("min_importance"),
     )
+    page = memories.search(ctx.tenant.pk, subject, query_terms, filters, args["limit"], args["offset"])
+    structured = {"results": page.results, "total": page.total, "total_capped": page.capped}
+    return ToolOutput(text=render(page.results, page.total, page.capped, args["offset"]), structured=structured)
 
 
-def render(results: list[dict[str, Any]], total: int, offset: int) -> str:
+def render(results: list[dict[str, Any]], total: int, capped: bool, offset: int) -> str:
+    counted = f"more than {total}" if capped else str(total)
     if not results:
-        return f"No memories found ({total} matches in all)." if total else "No memories found."
-    lines = [f"{total} matching memories; showing {offset + 1}-{offset + len(results)}:"]
+        return f"No memories found ({counted} matches in all)." if total else "No memories found."
+    lines = [f"{counted} matching memories; showing {offset + 1}-{offset + len(results)}:"]
     for item in results:
         tags = f" [{', '.join(item['tags'])}]" if item["tags"] else ""
         lines.append(
