@@ -95,6 +95,69 @@ class Codebase(models.Model):
         return self.name
 
 
+class CodebaseIndex(models.Model):
+    """State of a codebase's search index (``tools.codebase_index``): which generation is live, and counts.
+
+    Files and postings carry a generation number; a query reads only rows with ``first <= generation <=
+    last``, so a re-index writes its rows first and makes them visible by moving ``last`` (or ``first``, for a
+    full rebuild) in one short transaction. ``version`` changes with every switch (per-process caches key on it).
+    """
+
+    codebase = models.OneToOneField(Codebase, on_delete=models.CASCADE, primary_key=True, related_name="index")
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of root, include and exclude indexed.")
+    version = models.PositiveIntegerField(default=0)
+    first = models.PositiveIntegerField(default=1)
+    last = models.PositiveIntegerField(default=0)
+    files = models.PositiveIntegerField(default=0)
+    lines = models.PositiveBigIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0, help_text="Characters of indexed text.")
+    posting_bytes = models.PositiveBigIntegerField(default=0)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True, help_text="Set while a re-index runs (a lease).")
+    last_report = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "codebase indexes"
+
+    def __str__(self) -> str:
+        return f"index of {self.codebase_id}"
+
+
+class CodebaseFile(models.Model):
+    """One indexed file: its text as read at index time (queries never open the file again)."""
+
+    codebase = models.ForeignKey(Codebase, on_delete=models.CASCADE, related_name="indexed_files")
+    generation = models.PositiveIntegerField()
+    path = models.CharField(max_length=1024)
+    size = models.PositiveBigIntegerField()
+    mtime_ns = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    lines = models.PositiveIntegerField()
+    is_ascii = models.BooleanField()
+    content = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["codebase", "generation"], name="codebase_file_gen_idx")]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class CodebaseTrigram(models.Model):
+    """Posting list: the ids of a generation's files whose case-folded text holds one trigram."""
+
+    codebase = models.ForeignKey(Codebase, on_delete=models.CASCADE, related_name="+")
+    generation = models.PositiveIntegerField()
+    trigram = models.IntegerField()
+    files = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["codebase", "trigram", "generation"], name="unique_codebase_trigram")
+        ]
+
+
 class ToolCall(models.Model):
     """Audit record of one ``tools/call``: who called what, how it ended and how long it took."""
 
