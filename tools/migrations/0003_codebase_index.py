@@ -5,62 +5,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tools', '0002_memory_fulltext'),
+        ("tools", "0002_memory_fulltext"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CodebaseIndex',
+            name="CodebaseIndex",
             fields=[
-                ('codebase', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='index', serialize=False, to='tools.codebase')),
-                ('fingerprint', models.CharField(blank=True, help_text='Hash of root, include and exclude indexed.', max_length=64)),
-                ('version', models.PositiveIntegerField(default=0)),
-                ('first', models.PositiveIntegerField(default=1)),
-                ('last', models.PositiveIntegerField(default=0)),
-                ('files', models.PositiveIntegerField(default=0)),
-                ('lines', models.PositiveBigIntegerField(default=0)),
-                ('bytes', models.PositiveBigIntegerField(default=0, help_text='Characters of indexed text.')),
-                ('posting_bytes', models.PositiveBigIntegerField(default=0)),
-                ('indexed_at', models.DateTimeField(blank=True, null=True)),
-                ('running_since', models.DateTimeField(blank=True, help_text='Set while a re-index runs (a lease).', null=True)),
-                ('last_report', models.JSONField(blank=True, default=dict)),
-                ('last_error', models.TextField(blank=True)),
+                (
+                    "codebase",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="index",
+                        serialize=False,
+                        to="tools.codebase",
+                    ),
+                ),
+                (
+                    "fingerprint",
+                    models.CharField(blank=True, help_text="Hash of root, include and exclude indexed.", max_length=64),
+                ),
+                ("version", models.PositiveIntegerField(default=0)),
+                ("first", models.PositiveIntegerField(default=1)),
+                ("last", models.PositiveIntegerField(default=0)),
+                ("files", models.PositiveIntegerField(default=0)),
+                ("lines", models.PositiveBigIntegerField(default=0)),
+                ("bytes", models.PositiveBigIntegerField(default=0, help_text="Characters of indexed text.")),
+                ("posting_bytes", models.PositiveBigIntegerField(default=0)),
+                ("indexed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "running_since",
+                    models.DateTimeField(blank=True, help_text="Set while a re-index runs (a lease).", null=True),
+                ),
+                ("last_report", models.JSONField(blank=True, default=dict)),
+                ("last_error", models.TextField(blank=True)),
             ],
             options={
-                'verbose_name_plural': 'codebase indexes',
+                "verbose_name_plural": "codebase indexes",
             },
         ),
         migrations.CreateModel(
-            name='CodebaseFile',
+            name="CodebaseFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.PositiveIntegerField()),
-                ('path', models.CharField(max_length=1024)),
-                ('size', models.PositiveBigIntegerField()),
-                ('mtime_ns', models.BigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('lines', models.PositiveIntegerField()),
-                ('is_ascii', models.BooleanField()),
-                ('content', models.TextField()),
-                ('codebase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='indexed_files', to='tools.codebase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("generation", models.PositiveIntegerField()),
+                ("path", models.CharField(max_length=1024)),
+                ("size", models.PositiveBigIntegerField()),
+                ("mtime_ns", models.BigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("lines", models.PositiveIntegerField()),
+                ("is_ascii", models.BooleanField()),
+                ("content", models.TextField()),
+                (
+                    "codebase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="indexed_files", to="tools.codebase"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['codebase', 'generation'], name='codebase_file_gen_idx')],
+                "indexes": [models.Index(fields=["codebase", "generation"], name="codebase_file_gen_idx")],
             },
         ),
         migrations.CreateModel(
-            name='CodebaseTrigram',
+            name="CodebaseTrigram",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.PositiveIntegerField()),
-                ('trigram', models.IntegerField()),
-                ('files', models.BinaryField()),
-                ('codebase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tools.codebase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("generation", models.PositiveIntegerField()),
+                ("trigram", models.IntegerField()),
+                ("files", models.BinaryField()),
+                (
+                    "codebase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tools.codebase"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('codebase', 'trigram', 'generation'), name='unique_codebase_trigram')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("codebase", "trigram", "generation"), name="unique_codebase_trigram"
+                    )
+                ],
             },
         ),
     ]
