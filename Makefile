@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 4
 
-.PHONY: run serve test test-sqlite test-postgres lint bench clean
+.PHONY: run serve test test-sqlite test-postgres lint bench clean interop-install conformance
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3"; exit 1; }
@@ -36,14 +36,27 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The whole suite, on SQLite and then on a throwaway PostgreSQL (scripts/postgres.sh).
+# The whole suite, on SQLite and then on a throwaway PostgreSQL (scripts/postgres.sh). The interoperability
+# tests (tests/test_oauth_flow.py, test_inspector.py, test_conformance.py) need the Node packages of interop/.
 test: lint test-sqlite test-postgres
 
-test-sqlite: venv
+test-sqlite: venv interop-install
 	env -u DATABASE_URL $(BIN)/pytest -q
 
-test-postgres: venv
+test-postgres: venv interop-install
 	DATABASE_URL=$$(scripts/postgres.sh start) $(BIN)/pytest -q
+
+# Node packages for the interoperability tests (oidc-provider, MCP Inspector CLI, conformance suite), from the
+# lock file. Node 20+ and npm must be on PATH.
+interop-install: interop/node_modules/.installed
+
+interop/node_modules/.installed: interop/package.json interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The official MCP conformance suite against the conformance profile; prints passed / failed / baselined.
+conformance: venv interop-install
+	$(BIN)/python -m tests.conformance
 
 bench: venv
 	$(BIN)/python bench/mcp_bench.py
