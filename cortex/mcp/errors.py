@@ -12,6 +12,7 @@ as the Python SDK does, so the body is still a JSON-RPC error a client can show.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -125,3 +126,20 @@ class UnsupportedMediaType(InvalidRequest):
 class BodyTooLarge(InvalidRequest):
     status = 413
     message = "Payload Too Large"
+
+
+class RateLimited(McpError):
+    """Over the tenant's rate limit for this subject (``cortex.ratelimit``): 429 with ``Retry-After`` in whole
+    seconds, also in ``data.retryAfter``. -32029 is ours (implementation-defined server error range)."""
+
+    code = -32029
+    status = 429
+    message = "Too Many Requests"
+
+    def __init__(self, retry_after: float, per_minute: int) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"Too Many Requests: over the limit of {per_minute} requests per minute; retry after {seconds} s",
+            data={"retryAfter": seconds},
+            headers={"Retry-After": str(seconds)},
+        )

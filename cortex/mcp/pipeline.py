@@ -1,6 +1,7 @@
 """The MCP endpoint as a fixed sequence of small steps (DESIGN.md, "Requests"):
 
-    host -> tenant -> origin -> method -> token -> media types -> body size -> JSON -> era -> notification? -> dispatch
+    host -> tenant -> origin -> method -> token -> rate limit -> media types -> body size -> JSON -> era
+         -> notification? -> dispatch
 
 Each step reads the request, fills in the ``Exchange`` or raises; the first refusal wins and
 ``cortex.mcp.responses`` renders it. Nothing is logged per request below WARNING, and per-request work that
@@ -24,6 +25,7 @@ from authz.errors import AuthzError, MissingToken
 from authz.models import Tenant
 from authz.principal import Principal
 from authz.verifier import bearer_token, verify_token
+from cortex import ratelimit
 from cortex.mcp import jsonrpc, responses, versions
 from cortex.mcp.dispatch import dispatch
 from cortex.mcp.errors import (
@@ -58,6 +60,7 @@ def handle(request: HttpRequest, slug: str) -> HttpResponse:
         check_origin(request, ex.tenant)
         check_method(request)
         ex.principal = authenticate(request, ex.tenant)
+        ratelimit.check(request, ex.tenant, ex.principal)
         check_media_types(request)
         ex.message = jsonrpc.message(jsonrpc.parse(read_body(request)))
         ex.era = select_era(request)

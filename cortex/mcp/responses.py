@@ -13,6 +13,8 @@ Columns: HTTP status | JSON-RPC code | headers or body.
 - token invalid (expired, wrong iss/aud/kid/alg, ...): 401 | -32001 | ``Bearer error="invalid_token", ...``
 - Authorization header malformed: 400 | -32600 | ``Bearer error="invalid_request", ...``
 - signing keys unavailable (JWKS down, nothing cached): 503 | -32603 | ``Retry-After: 30``
+- over the tenant's rate limit for this subject (``cortex.ratelimit``): 429 | -32029 | ``Retry-After: <s>``,
+  data ``{"retryAfter": <s>}``
 - ``Accept`` excludes application/json: 406 | -32600
 - ``Content-Type`` not application/json: 415 | -32600
 - body over ``MCP_MAX_BODY_BYTES``: 413 | -32600
