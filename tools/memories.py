@@ -24,7 +24,7 @@ most ``MAX_QUERY_TERMS``); each word is searched as a quoted literal (``OR``, ``
 are plain words, never search syntax), and a memory matches when it contains ANY of them (OR), in its
 content or its tags. The score (higher is better) grows with how often and how many of the words occur and
 is multiplied by an importance weight ``0.5 + importance / 20`` (0.55..1.0); equal scores list the newest
-first. Scores are comparable within one result list, not across databases.
+(highest id) first. Scores are comparable within one result list, not across databases.
 
 Bound: a search ranks the ``MAX_CANDIDATES`` most recent matching memories (highest ids) that pass the
 filters, so one user's large store cannot make a search slow; ``total`` counts matches up to that bound
@@ -129,9 +129,9 @@ def _filters_sql(vendor: str, filters: Filters) -> tuple[str, list[Any]]:
 
 
 def _candidates_sql(vendor: str, tenant_id: int, subject: str, words: list[str], filters: Filters) -> tuple[str, list]:
-    """The most recent ``MAX_CANDIDATES + 1`` matches that pass the filters, with their scores."""
+    """Ids and scores of the most recent ``MAX_CANDIDATES + 1`` matches that pass the filters."""
     where, where_params = _filters_sql(vendor, filters)
-    columns = "m.id, m.content, m.tags, m.importance, m.domain, m.created"
+    columns = "m.id"
     weight = "(0.5 + m.importance / 20.0)"
     if vendor == "postgresql":
         query = " || ".join(f"plainto_tsquery('{PG_CONFIG}', %s)" for _ in words)
@@ -160,13 +160,18 @@ def search(tenant_id: int, subject: str, words: list[str], filters: Filters, lim
     count when the page is past the end)."""
     vendor = connection.vendor
     candidates, params = _candidates_sql(vendor, tenant_id, subject, words, filters)
+    # Rank the candidates (ids and scores only), cut the page, then read the page's rows: full rows are
+    # fetched for `limit` memories, not for every candidate.
     sql = (
-        "SELECT id, content, tags, importance, domain, created, score, total FROM ("
-        "SELECT c.*, count(*) OVER () AS total, row_number() OVER (ORDER BY c.id DESC) AS rn "
-        f"FROM ({candidates}) c) r WHERE rn <= %s ORDER BY score DESC, created DESC, id DESC LIMIT %s OFFSET %s"
+        f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS total, min(id) AS oldest FROM c) "
+        "SELECT m.id, m.content, m.tags, m.importance, m.domain, m.created, p.score, n.total FROM ("
+        "SELECT c.id, c.score FROM c, n WHERE n.total <= %s OR c.id > n.oldest "
+        "ORDER BY c.score DESC, c.id DESC LIMIT %s OFFSET %s"
+        ") p CROSS JOIN n JOIN tools_memory m ON m.id = p.id AND m.tenant_id = %s AND m.subject = %s "
+        "ORDER BY p.score DESC, p.id DESC"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, MAX_CANDIDATES, limit, offset])
+        cursor.execute(sql, [*params, MAX_CANDIDATES, limit, offset, tenant_id, subject])
         rows = cursor.fetchall()
         if rows:
             matched = rows[0][7]

@@ -1,0 +1,178 @@
+"""Memory tools at scale, in-process: ``.venv/bin/python bench/memory_bench.py``.
+
+What it measures, so the figures mean something:
+1. A fresh database (a new SQLite file, or a new database on the PostgreSQL server named by DATABASE_URL),
+   migrated; settings ``cortex.settings`` with DEBUG off.
+2. Bulk-loads BENCH_MEMORIES (default 100,000) memories for the benchmark user and as many for 100 other
+   users (``bulk_create``: the database's triggers / generated column index them as they arrive). Text is
+   8-25 words drawn from a 5,000-word vocabulary with Zipf frequencies (word i has weight 1/(i+1)), one tag.
+3. Times ``local_memory_search`` through ``tools.service.call_tool`` (validation, handler, audit row): p50
+   and p99 over BENCH_QUERIES varied queries of 1-3 words, drawn (a) uniformly from the vocabulary and (b)
+   with the text's own Zipf frequencies (common words: the expensive case), limit 10; and the most common
+   word alone.
+4. The `make bench` case in isolation: 1,000 memories of another user as bench/mcp_bench.py stores them,
+   ``{"query": "alpha", "limit": 5}`` through call_tool and through ``tools.memories.search`` alone.
+5. Store throughput: BENCH_STORES ``local_memory_store`` calls through call_tool, one client.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MEMORIES = int(os.environ.get("BENCH_MEMORIES", "100000"))
+QUERIES = int(os.environ.get("BENCH_QUERIES", "300"))
+STORES = int(os.environ.get("BENCH_STORES", "2000"))
+VOCABULARY = [f"w{i}" for i in range(5000)]
+ZIPF = [1 / (i + 1) for i in range(len(VOCABULARY))]
+BENCH_WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+
+
+def fresh_database() -> tuple[str, Callable[[], None]]:
+    """A database URL for this run and a function that removes the database afterwards."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        path = Path(tempfile.mkdtemp(prefix="cortex-memory-bench-")) / "db.sqlite3"
+        return f"sqlite:///{path}", lambda: [p.unlink(missing_ok=True) for p in path.parent.glob("db.sqlite3*")]
+    import psycopg
+
+    name = f"cortex_bench_{uuid.uuid4().hex[:10]}"
+    admin = urlunsplit(urlsplit(base)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}")), drop
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {statistics.median(ordered) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {ordered[-1] * 1000:.2f} ms"
+
+
+def main() -> int:
+    url, drop = fresh_database()
+    os.environ.update(
+        {"DJANGO_SETTINGS_MODULE": "cortex.settings", "DEBUG": "0", "SECRET_KEY": "memory-bench", "DATABASE_URL": url}
+    )
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    from authz.models import Tenant
+    from authz.principal import Principal
+    from tools import memories
+    from tools.models import Memory
+    from tools.service import call_tool
+
+    try:
+        call_command("migrate", verbosity=0)
+        tenant = Tenant.objects.create(slug="bench", name="Bench", resource_url="https://bench.example/mcp")
+        scopes = frozenset({"memory.read", "memory.write"})
+        user = Principal(subject="auth0|bench-user", client_id="bench", scopes=scopes, expires_at=0)
+        rnd = random.Random(7)
+
+        started = time.perf_counter()
+        batch: list[Memory] = []
+        for i in range(2 * MEMORIES):
+            subject = user.subject if i % 2 == 0 else f"auth0|other-{i % 100}"
+            words = " ".join(rnd.choices(VOCABULARY, ZIPF, k=rnd.randint(8, 25)))
+            tags = [rnd.choice(VOCABULARY[:50])]
+            batch.append(
+                Memory(tenant=tenant, subject=subject, content=words, tags=tags, importance=rnd.randint(1, 10))
+            )
+            if len(batch) == 5000:
+                Memory.objects.bulk_create(batch)
+                batch = []
+        Memory.objects.bulk_create(batch)
+        loaded = time.perf_counter() - started
+        print(f"database: {connection.vendor}; loaded {2 * MEMORIES} memories ({MEMORIES} for the benchmark user) "
+              f"in {loaded:.1f} s ({2 * MEMORIES / loaded:.0f}/s, bulk_create)")  # fmt: skip
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE tools_memory")
+
+        def timed_search(arguments: dict) -> tuple[float, dict]:
+            began = time.perf_counter()
+            result = call_tool(tenant, user, "local_memory_search", arguments)
+            elapsed = time.perf_counter() - began
+            if result.is_error or result.structured is None:
+                raise RuntimeError(f"search failed: {result.content}")
+            return elapsed, result.structured
+
+        for name, weights in (("uniform", None), ("zipf", ZIPF)):
+            samples, totals = [], []
+            for _ in range(QUERIES):
+                query = " ".join(rnd.choices(VOCABULARY, weights, k=rnd.randint(1, 3)))
+                elapsed, found = timed_search({"query": query, "limit": 10})
+                samples.append(elapsed)
+                totals.append(found["total"])
+            cap = memories.MAX_CANDIDATES
+            capped = sum(1 for total in totals if total >= cap)
+            print(f"search, {QUERIES} {name} queries of 1-3 words, limit 10: {percentiles(samples)}; "
+                  f"median total {statistics.median(totals):.0f}, {capped} at the {cap} cap")  # fmt: skip
+        common = [timed_search({"query": VOCABULARY[0], "limit": 10})[0] for _ in range(50)]
+        print(f"search for the most common word ({VOCABULARY[0]}) x50: {percentiles(common)}")
+        filtered = [timed_search({"query": VOCABULARY[0], "limit": 10, "tags": [VOCABULARY[3]]})[0] for _ in range(50)]
+        print(f"  same with a tags filter x50: {percentiles(filtered)}")
+
+        small = Principal(subject="bench-small", client_id="bench", scopes=scopes, expires_at=0)
+        Memory.objects.bulk_create(
+            Memory(
+                tenant=tenant,
+                subject=small.subject,
+                content=f"note {i}: " + " ".join(BENCH_WORDS[(i + k) % len(BENCH_WORDS)] for k in range(4)),
+                tags=["bench"],
+            )
+            for i in range(1000)
+        )
+        arguments = {"query": "alpha", "limit": 5}
+        for _ in range(200):
+            call_tool(tenant, small, "local_memory_search", arguments)
+        n = 2000
+        began = time.perf_counter()
+        for _ in range(n):
+            call_tool(tenant, small, "local_memory_search", arguments)
+        via_call = (time.perf_counter() - began) / n
+        words = memories.terms("alpha")
+        began = time.perf_counter()
+        for _ in range(n):
+            memories.search(tenant.pk, small.subject, words, memories.Filters(), 5, 0)
+        alone = (time.perf_counter() - began) / n
+        print(f"make-bench case (1,000 memories, 400 match 'alpha', limit 5): call_tool {via_call * 1000:.3f} ms, "
+              f"tools.memories.search alone {alone * 1000:.3f} ms")  # fmt: skip
+
+        began = time.perf_counter()
+        for i in range(STORES):
+            content = f"stored {i}: " + " ".join(rnd.choices(VOCABULARY, ZIPF, k=12))
+            result = call_tool(tenant, user, "local_memory_store", {"content": content, "tags": ["bench"]})
+            if result.is_error:
+                raise RuntimeError(f"store failed: {result.content}")
+        stored = time.perf_counter() - began
+        print(f"store through call_tool, one client: {STORES} in {stored:.2f} s ({STORES / stored:.0f}/s)")
+        return 0
+    finally:
+        connections.close_all()
+        drop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
