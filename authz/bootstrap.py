@@ -19,6 +19,12 @@ whose variable is unset keeps what an admin set. On creation, unset variables ta
 ``MCP_RESOURCE_URL``          ``resource_url`` (default ``http://127.0.0.1:8000/mcp``)
 ``REQUIRED_SCOPES``           scope names (space or comma separated) created when missing, never deleted;
                               default on creation: the seed's five
+``RATE_LIMIT_PER_MINUTE``     ``rate_limit_per_minute`` (MCP requests per minute per subject; 0 = off;
+                              default 120)
+``RATE_LIMIT_BURST``          ``rate_limit_burst`` (default 30)
+``AUTH0_MGMT_CLIENT_ID``      ``mgmt_client_id``: the M2M application scope sync uses (``authz.scopesync``)
+``AUTH0_MGMT_CLIENT_SECRET``  ``mgmt_client_secret``
+``AUTH0_MGMT_DOMAIN``         ``mgmt_domain`` (the canonical TENANT.auth0.com; empty: the issuer's host)
 ============================  ==============================================================================
 
 A plain-http issuer, JWKS URI or authorization server is allowed only on a loopback host (127.0.0.0/8,
@@ -93,6 +99,21 @@ def environment_fields(environ: Mapping[str, str]) -> dict[str, Any]:
     audience = _env(environ, "AUTH0_AUDIENCE")
     if audience:
         fields["audience"] = audience
+
+    for name, field in [("RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"), ("RATE_LIMIT_BURST", "rate_limit_burst")]:
+        value = _env(environ, name)
+        if value:
+            if not value.isdigit():
+                raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number (0 turns the limit off)")
+            fields[field] = int(value)
+    for name, field in [
+        ("AUTH0_MGMT_CLIENT_ID", "mgmt_client_id"),
+        ("AUTH0_MGMT_CLIENT_SECRET", "mgmt_client_secret"),
+        ("AUTH0_MGMT_DOMAIN", "mgmt_domain"),
+    ]:
+        value = _env(environ, name)
+        if value:
+            fields[field] = value
 
     domain = _env(environ, "AUTH0_DOMAIN").removeprefix("https://").rstrip("/")
     issuer = _env(environ, "AUTH_ISSUER")
