@@ -1,4 +1,8 @@
-"""codebase.search through the real call path: confinement, filters, order, context, bounds."""
+"""codebase.search through the real call path: confinement, filters, order, context, bounds.
+
+Every test runs twice: once answered by a scan of the tree (a codebase not indexed yet) and once from the
+database index (each call first brings the tenant's indexes up to date, as the scheduled re-index would).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from jsonschema import Draft202012Validator
 
 from authz.models import Tenant
 from authz.principal import Principal
-from tools import catalog, service
+from tools import catalog, codebase_index, service
 from tools.builtin.codebase_search import OUTPUT_SCHEMA
 from tools.codebase_files import MAX_FILE_BYTES
 from tools.models import Codebase
@@ -22,12 +26,18 @@ pytestmark = pytest.mark.django_db
 SEARCHER = Principal(subject="alice", client_id="client-1", scopes=frozenset({"search.read"}), expires_at=0)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    # Test transactions roll back, so tenant ids repeat between tests; per-process caches must not.
+INDEXED = {"on": False}
+
+
+@pytest.fixture(autouse=True, params=["scan", "index"])
+def _mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Test transactions roll back, so tenant and codebase ids repeat between tests; per-process caches must not.
     catalog._cache.clear()
     service._descriptors.clear()
+    codebase_index._maps.clear()
+    INDEXED["on"] = request.param == "index"
     yield
+    INDEXED["on"] = False
 
 
 @pytest.fixture
@@ -70,6 +80,10 @@ def demo(tenant: Tenant, tree: Path) -> Codebase:
 
 
 def call(tenant: Tenant, **arguments: Any) -> service.ToolCallResult:
+    if INDEXED["on"]:
+        for codebase in Codebase.objects.filter(tenant=tenant):
+            if os.path.isdir(codebase.root):
+                codebase_index.reindex(codebase)
     return service.call_tool(tenant, SEARCHER, "codebase.search", arguments)
 
 
@@ -127,7 +141,7 @@ def test_empty_regex_matches_are_not_reported(tenant: Tenant, demo: Codebase) ->
 def test_bad_regex_is_a_tool_error(tenant: Tenant, demo: Codebase) -> None:
     result = call(tenant, query="needle(", regex=True)
     assert result.is_error is True
-    assert result.content[0]["text"].startswith("Invalid regular expression: missing ), unterminated subpattern")
+    assert result.content[0]["text"] == "Invalid regular expression: missing ) at position 7"
 
 
 def test_unknown_codebase_is_a_tool_error(tenant: Tenant, demo: Codebase) -> None:

@@ -1,28 +1,34 @@
 """``codebase.search``: find text in the tenant's registered codebases.
 
-A plain scan of the files ``tools.codebase_files`` allows (a later issue adds an index). Literal by default,
-a Python regular expression with ``regex: true``; case-insensitive unless ``case_sensitive``. Every
-non-empty match is reported (several per line possible), ordered by (codebase, path, line, column), with up
-to ``context`` lines before and after. Lines longer than ``MAX_LINE_CHARS`` are cut, so output stays bounded.
+Answered from the database index (``tools.codebase_index``: trigram posting lists narrow the files, every
+match is verified exactly on the indexed text), or by a plain scan of the files ``tools.codebase_files``
+allows for a codebase not indexed yet (or whose root or globs changed since). Literal by default, a regular
+expression (the ``regex`` module, with a time budget) with ``regex: true``; case-insensitive unless
+``case_sensitive``. Every non-empty match is reported (several per line possible), ordered by (codebase,
+path, line, column), with up to ``context`` lines before and after; ``offset`` pages through long results.
+Lines longer than ``MAX_LINE_CHARS`` are cut, so output stays bounded.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from tools import codebase_files
-from tools.models import Codebase
+from tools import codebase_index
+from tools.codebase_index import MAX_LINE_CHARS
 from tools.registry import ToolContext, ToolError, ToolOutput, ToolSpec
 
-MAX_LINE_CHARS = 300
+__all__ = ["INPUT_SCHEMA", "MAX_LINE_CHARS", "OUTPUT_SCHEMA", "TOOL", "render", "search"]
 
 INPUT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "properties": {
         "query": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Text (or regex) to find."},
-        "regex": {"type": "boolean", "default": False, "description": "Treat query as a Python regular expression."},
+        "regex": {
+            "type": "boolean",
+            "default": False,
+            "description": "Treat query as a regular expression (Python syntax).",
+        },
         "case_sensitive": {"type": "boolean", "default": False},
         "codebase": {
             "type": "string",
@@ -38,6 +44,13 @@ INPUT_SCHEMA: dict[str, Any] = {
         },
         "context": {"type": "integer", "minimum": 0, "maximum": 5, "default": 0, "description": "Lines around."},
         "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "Most matches."},
+        "offset": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10000,
+            "default": 0,
+            "description": "Matches to skip first (paging: the next page starts at offset + limit).",
+        },
     },
     "required": ["query"],
     "additionalProperties": False,
@@ -68,72 +81,21 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _pattern(args: dict[str, Any]) -> re.Pattern[str]:
-    flags = 0 if args["case_sensitive"] else re.IGNORECASE
-    source = args["query"] if args["regex"] else re.escape(args["query"])
-    try:
-        return re.compile(source, flags)
-    except re.error as exc:
-        raise ToolError(f"Invalid regular expression: {exc}") from None
-
-
-def _codebases(ctx: ToolContext, name: str | None) -> list[Codebase]:
-    rows = Codebase.objects.filter(tenant=ctx.tenant).order_by("name")
-    if name is None:
-        return list(rows)
-    found = list(rows.filter(name=name))
-    if not found:
-        raise ToolError(f"Unknown codebase: {name}")
-    return found
-
-
-def _cut(line: str) -> str:
-    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
-
-
 def search(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
-    pattern = _pattern(args)
-    limit: int = args["limit"]
-    context: int = args["context"]
-    path_glob: str | None = args.get("path_glob")
-    if path_glob is not None:
-        try:
-            codebase_files.check_glob(path_glob)
-        except codebase_files.UnsafeGlob as exc:
-            raise ToolError(str(exc)) from None
-    matches: list[dict[str, Any]] = []
-    truncated = False
-    for codebase in _codebases(ctx, args.get("codebase")):
-        try:
-            walked = codebase_files.walk(codebase, path_glob)
-        except FileNotFoundError as exc:
-            if args.get("codebase") is not None:
-                raise ToolError(str(exc)) from None
-            continue  # searching everything: an unavailable tree is skipped, not fatal
-        truncated = truncated or walked.truncated
-        for rel, real in walked.files:
-            text = codebase_files.read_text(real)
-            if text is None:
-                continue
-            lines = list(codebase_files.iter_lines(text))
-            for number, line in enumerate(lines, start=1):
-                for found in pattern.finditer(line):
-                    if found.end() == found.start():
-                        continue  # empty matches (``^``, ``x*``) say nothing and would flood the result
-                    if len(matches) >= limit:
-                        return _output(matches, True)
-                    matches.append(
-                        {
-                            "codebase": codebase.name,
-                            "path": rel,
-                            "line": number,
-                            "column": found.start() + 1,
-                            "text": _cut(line),
-                            "before": [_cut(x) for x in lines[max(0, number - 1 - context) : number - 1]],
-                            "after": [_cut(x) for x in lines[number : number + context]],
-                        }
-                    )
-    return _output(matches, truncated)
+    query = codebase_index.Query(
+        text=args["query"],
+        regex=args["regex"],
+        case_sensitive=args["case_sensitive"],
+        path_glob=args.get("path_glob"),
+        context=args["context"],
+        limit=args["limit"],
+        offset=args["offset"],
+    )
+    try:
+        result = codebase_index.search(ctx.tenant.pk, args.get("codebase"), query)
+    except codebase_index.SearchError as exc:
+        raise ToolError(str(exc)) from None
+    return _output(result.matches, result.truncated)
 
 
 def _output(matches: list[dict[str, Any]], truncated: bool) -> ToolOutput:
@@ -156,7 +118,10 @@ def render(matches: list[dict[str, Any]], truncated: bool) -> str:
         if match["before"] or match["after"]:
             out.append("--")
     count = f"{len(matches)} match{'es' if len(matches) != 1 else ''}"
-    out.append(count + (" (truncated: more matches exist; narrow the query or raise limit)" if truncated else ""))
+    out.append(
+        count
+        + (" (truncated: more matches exist; narrow the query, raise limit or page with offset)" if truncated else "")
+    )
     return "\n".join(out)
 
 
@@ -166,7 +131,8 @@ TOOL = ToolSpec(
     description=(
         "Search the text of the registered codebases. Literal match by default (regex: true for a regular "
         "expression), case-insensitive unless case_sensitive. Filter with codebase and path_glob; context adds "
-        "lines around each match. Results are ordered by codebase, path, line and column."
+        "lines around each match. Results are ordered by codebase, path, line and column; offset pages through "
+        "them."
     ),
     input_schema=INPUT_SCHEMA,
     output_schema=OUTPUT_SCHEMA,
