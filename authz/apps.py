@@ -13,3 +13,7 @@ class AuthzConfig(AppConfig):
         from authz.bootstrap import bootstrap_after_migrate
 
         post_migrate.connect(bootstrap_after_migrate, sender=self)
+        # After bootstrap's hook, so the default tenant exists when its periodic tasks are made.
+        from authz import schedules
+
+        schedules.connect(self)
