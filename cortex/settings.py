@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cortex.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +73,7 @@ MIDDLEWARE = [
 
 # The machine-facing API (MCP endpoint, metadata) runs under this shorter chain: see cortex/wsgi.py.
 API_MIDDLEWARE = [
+    "cortex.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
 
@@ -169,7 +171,9 @@ MCP_MAX_BODY_BYTES = int(os.environ.get("MCP_MAX_BODY_BYTES", str(1024 * 1024)))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # One JSON object per line with the request id (cortex.observability; LOG_FORMAT=console for text).
+    "formatters": {"json": {"()": "cortex.observability.json_formatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
@@ -195,3 +199,41 @@ if CORTEX_PROFILE == "conformance":
 elif CORTEX_PROFILE:
     raise ImproperlyConfigured(f"CORTEX_PROFILE={CORTEX_PROFILE!r}: the only profile is 'conformance'")
 # --- end interoperability profile -------------------------------------------------------------------------
+
+# --- operator experience: admin sign-in through Auth0, metrics (issue 5; see authz/oidc.py, README) -------
+# Staff sign in to the admin with Auth0 (OpenID Connect, mozilla-django-oidc) when OIDC_RP_CLIENT_ID is set:
+# an Auth0 "Regular Web Application" whose Allowed Callback URL is https://<host>/oidc/callback/ and whose
+# Allowed Logout URL is https://<host>/admin/login/. Password login stays for the bootstrap superuser.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+_oidc_domain = os.environ.get("OIDC_OP_DOMAIN") or os.environ.get("AUTH0_DOMAIN", "")
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER") or (f"https://{_oidc_domain}/" if _oidc_domain else "")
+_oidc_base = OIDC_OP_ISSUER.rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT") or f"{_oidc_base}/authorize"
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT") or f"{_oidc_base}/oauth/token"
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT") or f"{_oidc_base}/userinfo"
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT") or f"{_oidc_base}/.well-known/jwks.json"
+OIDC_OP_LOGOUT_ENDPOINT = os.environ.get("OIDC_OP_LOGOUT_ENDPOINT") or f"{_oidc_base}/oidc/logout"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of Auth0's OIDC logout
+OIDC_TIMEOUT = 5
+OIDC_CALLBACK_CLASS = "authz.oidc.CallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "authz.oidc.logout_url"
+OIDC_JWKS_CACHE_SECONDS = int(os.environ.get("OIDC_JWKS_CACHE_SECONDS", "600"))
+# Who may sign in besides existing active staff users: verified email domains, or role claim values
+# (an Auth0 Action adds the user's roles to the ID token under OIDC_ROLE_CLAIM, a namespaced claim).
+OIDC_ADMIN_EMAIL_DOMAINS = env_list("OIDC_ADMIN_EMAIL_DOMAINS")
+OIDC_ADMIN_ROLES = env_list("OIDC_ADMIN_ROLES")
+OIDC_ROLE_CLAIM = os.environ.get("OIDC_ROLE_CLAIM", "https://cortex-mcp/roles")
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?oidc=failed"
+LOGOUT_REDIRECT_URL = "/admin/login/"
+AUTHENTICATION_BACKENDS = ["authz.oidc.PasswordBackend", "authz.oidc.StaffOIDCBackend"]
+
+# /metrics: off with METRICS_ENABLED=0; with METRICS_TOKEN set, scrapers send Authorization: Bearer <token>.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# --- end operator experience ------------------------------------------------------------------------------

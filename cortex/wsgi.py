@@ -24,7 +24,7 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
-API_PATH = re.compile(r"^/(?:mcp/?|t/[^/]+/mcp/?|\.well-known/.*|dev-issuer/.*)$")
+API_PATH = re.compile(r"^/(?:mcp/?|t/[^/]+/mcp/?|\.well-known/.*|dev-issuer/.*|healthz|readyz|metrics)$")
 
 
 class APIHandler(WSGIHandler):

@@ -1,14 +1,24 @@
 """Admin for the tools app: tool rows (what admins edit), the data the built-in tools own, and the
-read-only audit of tool calls."""
+read-only audit of tool calls.
+
+A tool's scopes can only be chosen among its own tenant's scopes (the form offers only those and refuses
+others); every edit bumps the tenant's ``config_version``, so the protected-resource metadata and
+``tools/list`` change on the next request. Codebases have a "re-index now" action (``tools.codebase_index``).
+The audit log filters by tenant, tool, outcome, subject and date, and searches subject, client and error.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from authz.models import Scope
 from tools.codebase_files import resolve_root
 from tools.models import Codebase, Document, Memory, Tool, ToolCall
 from tools.registry import get
@@ -18,9 +28,32 @@ class ToolForm(forms.ModelForm):
     class Meta:
         model = Tool
         fields = "__all__"
+        help_texts = {
+            "enabled": "Listed in tools/list and the protected-resource metadata, and callable.",
+            "title": "Shown to users by ChatGPT; empty: the handler's title.",
+            "description": "Tells the model when to use the tool; empty: the handler's description.",
+            "scopes": "A token needs all of these to call the tool. Each must be a permission of the tenant's "
+            "Auth0 API (Applications → APIs → Permissions) and granted to the user (RBAC).",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tenant_id = self.instance.tenant_id if self.instance.pk else None
+        self.foreign_scopes: list[str] = []
+        if "scopes" in self.fields and tenant_id:
+            self.fields["scopes"].queryset = Scope.objects.filter(tenant_id=tenant_id)
+            if self.is_bound:
+                key = self.add_prefix("scopes")
+                getlist = getattr(self.data, "getlist", None)
+                values = getlist(key) if getlist else self.data.get(key) or []
+                chosen = [pk for pk in values if str(pk).isdigit()]
+                others = Scope.objects.filter(pk__in=chosen).exclude(tenant_id=tenant_id)
+                self.foreign_scopes = sorted(others.values_list("name", flat=True))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if self.foreign_scopes:
+            raise forms.ValidationError(f"Scopes of another tenant: {', '.join(self.foreign_scopes)}")
         tenant = data.get("tenant")
         foreign = [
             scope.name for scope in data.get("scopes") or [] if tenant is not None and scope.tenant_id != tenant.pk
@@ -30,13 +63,31 @@ class ToolForm(forms.ModelForm):
         return data
 
 
+class ScopeListFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        names = sorted(set(Scope.objects.values_list("name", flat=True)))
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Tool]) -> QuerySet[Tool]:
+        return queryset.filter(scopes__name=self.value()).distinct() if self.value() else queryset
+
+
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
     form = ToolForm
-    list_display = ["name", "tenant", "enabled", "available", "noauth", "scope_list"]
-    list_filter = ["tenant", "enabled", "noauth"]
-    search_fields = ["name", "title"]
+    list_display = ["name", "tenant", "enabled", "available", "noauth", "scope_list", "title"]
+    list_editable = ["enabled"]
+    list_filter = ["tenant", "enabled", "noauth", ScopeListFilter]
+    search_fields = ["name", "title", "description"]
     filter_horizontal = ["scopes"]
+    fields = ["tenant", "name", "enabled", "title", "description", "scopes", "noauth"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The name is the registered handler's; the tenant is fixed once the row exists.
+        return ["tenant", "name"] if obj is not None else []
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("tenant").prefetch_related("scopes")
@@ -54,7 +105,7 @@ class ToolAdmin(admin.ModelAdmin):
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     list_display = ["title", "tenant", "author", "client_id", "created"]
-    list_filter = ["tenant"]
+    list_filter = ["tenant", "created"]
     search_fields = ["title", "author", "body"]
     readonly_fields = ["uid", "created"]
 
@@ -62,7 +113,7 @@ class DocumentAdmin(admin.ModelAdmin):
 @admin.register(Memory)
 class MemoryAdmin(admin.ModelAdmin):
     list_display = ["__str__", "tenant", "subject", "importance", "domain", "created"]
-    list_filter = ["tenant", "domain"]
+    list_filter = ["tenant", "domain", "created"]
     search_fields = ["subject", "content"]
     readonly_fields = ["created"]
 
@@ -79,19 +130,43 @@ class CodebaseForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
 
 
+def reindex_function() -> Any:
+    """``tools.codebase_index.reindex`` when the search index exists in this build."""
+    if importlib.util.find_spec("tools.codebase_index") is None:
+        return None
+    return getattr(importlib.import_module("tools.codebase_index"), "reindex", None)
+
+
 @admin.register(Codebase)
 class CodebaseAdmin(admin.ModelAdmin):
     form = CodebaseForm
     list_display = ["name", "tenant", "root"]
     list_filter = ["tenant"]
+    actions = ["reindex"]
+
+    @admin.action(description="Re-index now (codebase.search)")
+    def reindex(self, request: HttpRequest, queryset: QuerySet[Codebase]) -> None:
+        function = reindex_function()
+        if function is None:
+            self.message_user(request, "The codebase index is not available in this build.", messages.ERROR)
+            return
+        for codebase in queryset:
+            try:
+                stats = function(codebase)
+            except Exception as exc:  # a vanished root, a permission error: say which codebase and why
+                self.message_user(request, f"{codebase.name}: re-index failed: {exc}", messages.ERROR)
+                continue
+            summary = ", ".join(f"{key} {value}" for key, value in (stats or {}).items() if not isinstance(value, dict))
+            self.message_user(request, f"{codebase.name}: re-indexed ({summary})")
 
 
 @admin.register(ToolCall)
 class ToolCallAdmin(admin.ModelAdmin):
     list_display = ["created", "tenant", "tool", "outcome", "subject", "client_id", "duration_ms", "error"]
-    list_filter = ["outcome", "tenant", "tool"]
+    list_filter = ["outcome", "tenant", "tool", "created", "subject"]
     search_fields = ["subject", "client_id", "tool", "error"]
     date_hierarchy = "created"
+    list_select_related = ["tenant"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
