@@ -140,12 +140,16 @@ def _reason(error_type: type) -> str:
     return reason
 
 
+_TOKEN_OK = TOKEN_CHECKS.labels("ok")
+_TOKEN_MISSING = TOKEN_CHECKS.labels("missing")
+
+
 def token_checked(error: BaseException | None = None, *, missing: bool = False) -> None:
     """Count one bearer-token check: passed (no arguments), absent (``missing``) or refused (``error``)."""
     if missing:
-        TOKEN_CHECKS.labels("missing").inc()
+        _TOKEN_MISSING.inc()
     elif error is None:
-        TOKEN_CHECKS.labels("ok").inc()
+        _TOKEN_OK.inc()
     else:
         TOKEN_CHECKS.labels(_reason(type(error))).inc()
 

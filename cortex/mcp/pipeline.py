@@ -25,7 +25,7 @@ from authz.errors import AuthzError, MissingToken
 from authz.models import Tenant
 from authz.principal import Principal
 from authz.verifier import bearer_token, verify_token
-from cortex import ratelimit
+from cortex import observability, ratelimit
 from cortex.mcp import jsonrpc, responses, versions
 from cortex.mcp.dispatch import dispatch
 from cortex.mcp.errors import (
@@ -143,12 +143,20 @@ def authenticate(request: HttpRequest, tenant: Tenant) -> Principal | None:
     mode = tenant.auth_mode
     if mode == Tenant.AuthMode.NONE and settings.DEBUG:
         return None
-    token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
-    if token is None:
-        if mode == Tenant.AuthMode.OPTIONAL:
-            return None
-        raise MissingToken()
-    return verify_token(tenant, token)
+    try:
+        token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+        if token is None:
+            observability.token_checked(missing=True)
+            if mode == Tenant.AuthMode.OPTIONAL:
+                return None
+            raise MissingToken()
+        principal = verify_token(tenant, token)
+    except AuthzError as exc:
+        if not isinstance(exc, MissingToken):
+            observability.token_checked(exc)
+        raise
+    observability.token_checked()
+    return principal
 
 
 @functools.lru_cache(maxsize=256)
