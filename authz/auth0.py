@@ -94,11 +94,16 @@ def token(tenant: Tenant) -> str:
             logger.info("Auth0 token endpoint rate limited; retrying in %.1f s", wait)
             time.sleep(wait)
         except Auth0Error as exc:
-            if exc.status_code in (401, 403):
+            said = f"{exc.status_code} {exc.error_code}: {exc.message}"
+            if exc.status_code == 401:
                 raise ManagementApiError(
-                    f"Auth0 refused a Management API token for client {tenant.mgmt_client_id} "
-                    f"({exc.status_code} {exc.error_code}: {exc.message}). Check the client id and secret, and "
-                    f"authorize the application for the Auth0 Management API with the grants {READ_GRANT} and "
+                    f"Auth0 refused a Management API token for client {tenant.mgmt_client_id} ({said}): check the "
+                    "client id and secret"
+                ) from exc
+            if exc.status_code == 403:
+                raise ManagementApiError(
+                    f"Auth0 refused a Management API token for client {tenant.mgmt_client_id} ({said}): authorize "
+                    f"the application for the Auth0 Management API with a client grant of {READ_GRANT} and "
                     f"{UPDATE_GRANT} (Applications > APIs > Auth0 Management API > Machine to Machine Applications)"
                 ) from exc
             raise ManagementApiError(f"Auth0 token endpoint: {exc.status_code} {exc.message}") from exc
