@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 4
 
-.PHONY: run serve test test-sqlite test-postgres lint bench clean interop-install conformance
+.PHONY: run serve worker beat test test-sqlite test-postgres lint bench clean interop-install conformance
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3"; exit 1; }
@@ -31,6 +31,13 @@ serve: venv
 	$(BIN)/python manage.py check --deploy --fail-level ERROR
 	$(BIN)/granian --interface wsgi cortex.wsgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --blocking-threads $(THREADS) --no-ws
+
+# Background work (needs REDIS_URL): one worker, and beat with the per-tenant schedule from the database.
+worker: venv
+	$(BIN)/celery -A cortex worker --loglevel INFO --concurrency 2
+
+beat: venv
+	$(BIN)/celery -A cortex beat --loglevel INFO --scheduler django_celery_beat.schedulers:DatabaseScheduler
 
 lint: venv
 	$(BIN)/ruff check .
