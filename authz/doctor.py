@@ -38,7 +38,7 @@ import httpx
 from django.conf import settings
 from django.http.request import validate_host
 
-from authz import devissuer, jwks
+from authz import auth0, devissuer, jwks
 from authz.bootstrap import is_loopback
 from authz.connect import metadata_url
 from authz.errors import (
@@ -79,11 +79,11 @@ class Row:
 
 @dataclass(frozen=True)
 class ManagementCredentials:
-    """A Machine-to-Machine application's credentials for the Auth0 Management API of ``domain_url``."""
+    """A Machine-to-Machine application's credentials for the Auth0 Management API of ``domain``."""
 
     client_id: str
     client_secret: str
-    domain_url: str = ""  # https://TENANT.auth0.com; empty: the tenant's authorization server
+    domain: str = ""  # TENANT.auth0.com; empty: the tenant's own setting, else its issuer's host
 
 
 @dataclass
@@ -402,61 +402,38 @@ def check_jwks(ctx: Context) -> list[Row]:
 # --- the Auth0 API (Management API) -------------------------------------------------------------------------------
 
 
-def management_credentials(tenant: Tenant, given: ManagementCredentials | None) -> ManagementCredentials | None:
-    """The credentials passed in, else the tenant's own (Management API fields, when the model has them)."""
+def management_tenant(tenant: Tenant, given: ManagementCredentials | None) -> Tenant | None:
+    """The tenant with the Management API credentials to use: those passed in (on an unsaved copy), else
+    its own; ``None`` when there are none."""
     if given is not None:
-        return given
-    client_id = getattr(tenant, "mgmt_client_id", "") or ""
-    secret = getattr(tenant, "mgmt_client_secret", "") or ""
-    if client_id and secret:
-        return ManagementCredentials(client_id, secret, getattr(tenant, "mgmt_domain", "") or "")
-    return None
+        copy = Tenant.objects.get(pk=tenant.pk) if tenant.pk else tenant
+        copy.mgmt_client_id, copy.mgmt_client_secret = given.client_id, given.client_secret
+        if given.domain:
+            copy.mgmt_domain = given.domain
+        return copy
+    return tenant if auth0.configured(tenant) else None
 
 
-def _mgmt_base(ctx: Context, creds: ManagementCredentials) -> str:
-    return (creds.domain_url or authorization_server(ctx.tenant)).rstrip("/")
-
-
-def _mgmt_token(ctx: Context, creds: ManagementCredentials) -> tuple[str | None, str]:
-    base = _mgmt_base(ctx, creds)
-    try:
-        response = ctx.http.post(
-            f"{base}/oauth/token",
-            data={"grant_type": "client_credentials", "audience": f"{base}/api/v2/"},
-            auth=(creds.client_id, creds.client_secret),
-        )
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    if response.status_code != 200:
-        return None, f"HTTP {response.status_code}: {response.text[:200]}"
-    return response.json().get("access_token"), ""
-
-
-def check_api(ctx: Context, creds: ManagementCredentials | None) -> list[Row]:
+def check_api(ctx: Context, management: Tenant | None) -> list[Row]:
     tenant = ctx.tenant
     if tenant.use_dev_issuer:
         return []
-    if creds is None:
+    if management is None:
         return [
             WARN(
                 "api",
                 "the Auth0 API was not checked: no Management API credentials",
                 "Set the tenant's Management API client id and secret in the admin (a Machine-to-Machine app "
-                "with read:resource_servers and read:tenant_settings)",
+                "with read:resource_servers and read:tenant_settings), or AUTH0_MGMT_CLIENT_ID/SECRET",
             )
         ]
-    token, problem = _mgmt_token(ctx, creds)
-    if token is None:
-        return [
-            FAIL(
-                "api",
-                f"no Management API token ({problem})",
-                "Check the Management API client id/secret and that the M2M app is authorized for the "
-                "Auth0 Management API",
-            )
-        ]
+    try:
+        token = auth0.token(management)
+    except auth0.ManagementApiError as exc:
+        return [FAIL("api", f"no Management API token: {exc}", "Fix the Management API application (see the message)")]
     ctx.mgmt_token = token
-    base = _mgmt_base(ctx, creds)
+    host = auth0.domain(management)
+    base = f"{'http' if is_loopback(f'http://{host}') else 'https'}://{host}"
     audience = tenant.effective_audience
     headers = {"Authorization": f"Bearer {token}"}
     status, api, problem = _get_json(ctx, f"{base}/api/v2/resource-servers/{quote(audience, safe='')}", headers=headers)
@@ -626,7 +603,7 @@ def run(
             lambda: check_audience(ctx),
             lambda: check_discovery(ctx),
             lambda: check_jwks(ctx),
-            lambda: check_api(ctx, management_credentials(tenant, management)),
+            lambda: check_api(ctx, management_tenant(tenant, management)),
         ]
         if token:
             steps.append(lambda: check_token(ctx, token))

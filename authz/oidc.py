@@ -136,7 +136,12 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> Any:
         if not oidc_enabled():
             return None
-        return super().authenticate(request, **kwargs)
+        try:
+            return super().authenticate(request, **kwargs)
+        except SuspiciousOperation as exc:
+            # A refused ID token: the operator reads why in the log, the user lands on the refusal page.
+            logger.warning("Auth0 sign-in refused: %s", exc)
+            return None
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         """The ID token's claims after every check in the module docstring; ``SuspiciousOperation`` names

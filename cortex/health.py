@@ -10,8 +10,8 @@ JWKS freshness is reported per tenant (``fresh``, ``stale``, ``not_fetched``, ``
 ``unavailable`` (no keys at all and the last fetch failed: every token would be refused with 503) makes the
 process unready. ``stale`` keys still verify tokens (cached keys keep working when Auth0 is down, by design),
 and taking every replica out of rotation because Auth0's JWKS endpoint blinked would turn a degraded state
-into an outage. The state comes from ``authz.jwks.status(tenant)`` when that module provides it; it never
-fetches keys, so a probe costs no request to Auth0.
+into an outage. The state comes from ``authz.jwks.status(tenant)``, which never fetches keys, so a probe
+costs no request to Auth0.
 """
 
 from __future__ import annotations
@@ -62,16 +62,22 @@ def check_cache() -> dict[str, Any]:
 
 
 def jwks_state(tenant: Tenant) -> dict[str, Any]:
-    """The tenant's signing-key state, from ``authz.jwks.status`` (issue 4) when present."""
-    status_of = getattr(jwks, "status", None)
-    if status_of is None:
-        return {"state": "unknown", "ok": True}
+    """The tenant's signing-key state from ``authz.jwks.status`` (which never fetches), named for operators:
+    ``fresh``; ``stale`` (cached keys older than twice the max age); ``failing`` (cached keys in use, the last
+    refresh failed); ``not_fetched`` (no token seen yet); ``unavailable`` (no keys and the last fetch failed)."""
     try:
-        status = dict(status_of(tenant))
-    except Exception as exc:
+        status = jwks.status(tenant)
+    except Exception as exc:  # a broken cache backend
         return {"state": "unavailable", "ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-    state = str(status.get("state") or ("fresh" if status.get("ok", True) else "unavailable"))
-    return {**status, "state": state, "ok": state not in UNREADY_JWKS_STATES}
+    failing = bool(status.get("last_error"))
+    if not status.get("cached"):
+        state = "unavailable" if failing else "not_fetched"
+    elif status.get("stale"):
+        state = "stale"
+    else:
+        state = "failing" if failing else "fresh"
+    summary = {key: status.get(key) for key in ("source", "kids", "fetched_at", "age_seconds", "last_error")}
+    return {"state": state, "ok": state not in UNREADY_JWKS_STATES, **summary}
 
 
 def check_jwks() -> dict[str, Any]:
