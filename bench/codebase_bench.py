@@ -72,7 +72,7 @@ QUERIES = [
     "no such string in the stdlib 42",
     "qwertyuiop",
     "zzzzzz",
-    "ValueError(\"invalid literal",
+    'ValueError("invalid literal',
     "encodings.idna",
     "maxsize",
 ]
@@ -92,7 +92,8 @@ def _database_bytes(server: LiveServer, workdir: Path) -> int:
 def _percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
-    return f"p50 {statistics.median(ordered):.1f} ms, p90 {p90:.1f} ms, max {ordered[-1]:.1f} ms ({len(ordered)} requests)"
+    p50 = statistics.median(ordered)
+    return f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, max {ordered[-1]:.1f} ms ({len(ordered)} requests)"
 
 
 def _rg_ms(query: str, ignore_case: bool) -> float:
@@ -140,6 +141,7 @@ def main() -> int:
         token = issuer.mint(url, "bench-user", ["search.read"])
         results: dict[str, list[float]] = {"default (case-insensitive)": [], "case_sensitive": []}
         counts: dict[str, int] = {}
+        slowest: dict[str, float] = {}
         with httpx.Client(timeout=60) as client:
             for label, extra in (("default (case-insensitive)", {}), ("case_sensitive", {"case_sensitive": True})):
                 for round_ in range(ROUNDS + 1):
@@ -152,8 +154,12 @@ def main() -> int:
                             counts[f"{label}:{query}"] = len(result["structuredContent"]["matches"])
                             continue  # warm-up
                         results[label].append(elapsed)
+                        key = f"{query!r}{' (case-sensitive)' if extra else ''}"
+                        slowest[key] = max(slowest.get(key, 0.0), elapsed)
         for label, samples in results.items():
             print(f"codebase.search through MCP, {label}: {_percentiles(samples)}")
+        worst = sorted(slowest.items(), key=lambda item: -item[1])[:3]
+        print("slowest queries: " + ", ".join(f"{key} {ms:.1f} ms" for key, ms in worst))
         no_match = sum(1 for key, count in counts.items() if key.startswith("case_sensitive:") and count == 0)
         print(f"queries: {len(QUERIES)} ({no_match} with no match, case-sensitive), limit 50, {ROUNDS} timed rounds")
 

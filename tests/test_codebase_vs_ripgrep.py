@@ -121,11 +121,13 @@ def test_literal_matches_equal_ripgrep() -> None:
     assert indexed == set(listed.stdout.splitlines())  # the same files, before comparing lines
 
     sizes = []
+    page_counts = []
     mismatches = []
     for query, case_sensitive in QUERIES:
         expected = _ripgrep(query, case_sensitive)
         got, pages = _ours(tenant, query, case_sensitive)
         sizes.append(len(expected))
+        page_counts.append(pages)
         if got != expected:
             mismatches.append(
                 f"{query!r} (case_sensitive={case_sensitive}): ripgrep {len(expected)} lines, ours {len(got)}; "
@@ -135,3 +137,4 @@ def test_literal_matches_equal_ripgrep() -> None:
     assert len(QUERIES) >= 20
     assert sum(1 for size in sizes if size == 0) >= 4
     assert sum(1 for size in sizes if size >= 200) >= 8
+    assert max(page_counts) >= 20  # results of thousands of matches were compared page by page
