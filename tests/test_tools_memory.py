@@ -249,6 +249,20 @@ def test_filters(tenant: Tenant) -> None:
     assert set(ids(search(tenant, ALICE, "note", min_importance=5))) == {work, both}
 
 
+def test_tag_filters_are_exact_tags(tenant: Tenant) -> None:
+    """The index narrows by tag words; the filter itself compares whole tags."""
+    phrase = store(tenant, ALICE, "note one", tags=["Work Stuff"])
+    split = store(tenant, ALICE, "note two", tags=["work", "stuff"])
+    symbols = store(tenant, ALICE, "note three", tags=["C++", "++"])
+    plain_c = store(tenant, ALICE, "note four", tags=["c"])
+    assert ids(search(tenant, ALICE, "note", tags=["work stuff"])) == [phrase]
+    assert set(ids(search(tenant, ALICE, "note", tags=["work", "stuff"], tags_mode="all"))) == {split}
+    assert ids(search(tenant, ALICE, "note", tags=["c++"])) == [symbols]
+    assert ids(search(tenant, ALICE, "note", tags=["++"])) == [symbols]
+    assert set(ids(search(tenant, ALICE, "note", tags=["++", "c"]))) == {symbols, plain_c}
+    assert ids(search(tenant, ALICE, "note", tags=["c++", "++"], tags_mode="all")) == [symbols]
+
+
 def test_paging(tenant: Tenant) -> None:
     made = [store(tenant, ALICE, f"page note {i}") for i in range(5)]
     newest_first = list(reversed(made))

@@ -83,10 +83,23 @@ def pg_owner(tenant_id: int, subject: str) -> str:
     return f"O{tenant_id}x{hashlib.md5(subject.encode()).hexdigest()}"
 
 
-def fts5_match(tenant_id: int, subject: str, words: list[str]) -> str:
-    """An FTS5 query string in which every user word is a quoted string (``"`` doubled), never syntax."""
-    quoted = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
-    return f'owner:"{sqlite_owner(tenant_id, subject)}" AND {{content tags}}: ({quoted})'
+def _fts5_words(words: list[str]) -> str:
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def fts5_match(tenant_id: int, subject: str, words: list[str], tag_groups: list[list[str]] | None = None) -> str:
+    """An FTS5 query string in which every user word is a quoted string (``"`` doubled), never syntax.
+
+    ``tag_groups`` narrow the match in the index (each group: a tag column holding one of the group's tags,
+    word for word); the exact, case-insensitive tag test still runs on ``tools_memory`` (a tag of words
+    "a b" in the index may come from two tags "a" and "b"). A group with a tag without words (``"++"``)
+    cannot be narrowed this way and is skipped here."""
+    query = f'owner:"{sqlite_owner(tenant_id, subject)}" AND {{content tags}}: ({_fts5_words(words)})'
+    for group in tag_groups or []:
+        phrases = [" ".join(WORD.findall(tag.casefold())) for tag in group]
+        if phrases and all(phrases):
+            query += f" AND tags: ({_fts5_words(phrases)})"
+    return query
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,9 @@ def _candidates_sql(vendor: str, tenant_id: int, subject: str, words: list[str],
             f"WHERE tools_memory_fts MATCH %s AND m.tenant_id = %s AND m.subject = %s{where} "
             f"ORDER BY tools_memory_fts.rowid DESC LIMIT %s"
         )
-        params = [fts5_match(tenant_id, subject, words), tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
+        groups = [[tag] for tag in filters.tags] if filters.tags_mode == "all" else [list(filters.tags)]
+        match = fts5_match(tenant_id, subject, words, groups if filters.tags else None)
+        params = [match, tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
     return sql, params
 
 
