@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 4
 
-.PHONY: run serve worker beat test test-sqlite test-postgres lint bench clean interop-install conformance
+.PHONY: run serve worker beat test test-sqlite test-postgres lint bench bench-codebase clean interop-install conformance
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3"; exit 1; }
@@ -67,6 +67,10 @@ conformance: venv interop-install
 
 bench: venv
 	$(BIN)/python bench/mcp_bench.py
+
+# codebase.search on the installed CPython standard library (index build, size, p50 through MCP, rg -F).
+bench-codebase: venv
+	$(BIN)/python bench/codebase_bench.py
 
 clean:
 	rm -rf $(VENV) var
