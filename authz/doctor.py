@@ -286,7 +286,7 @@ def _get_json(ctx: Context, url: str, **kwargs: Any) -> tuple[int, Any, str]:
     try:
         return response.status_code, response.json(), ""
     except ValueError:
-        return response.status_code, None, "not JSON"
+        return response.status_code, None, "not JSON" if response.status_code == 200 else ""
 
 
 def check_discovery(ctx: Context) -> list[Row]:
