@@ -66,6 +66,7 @@ def percentiles(samples: list[float]) -> str:
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     url, drop = fresh_database()
     os.environ.update(
         {"DJANGO_SETTINGS_MODULE": "cortex.settings", "DEBUG": "0", "SECRET_KEY": "memory-bench", "DATABASE_URL": url}
@@ -119,16 +120,22 @@ def main() -> int:
             return elapsed, result.structured
 
         for name, weights in (("uniform", None), ("zipf", ZIPF)):
-            samples, totals = [], []
+            samples, totals, alone = [], [], []
             for _ in range(QUERIES):
                 query = " ".join(rnd.choices(VOCABULARY, weights, k=rnd.randint(1, 3)))
                 elapsed, found = timed_search({"query": query, "limit": 10})
                 samples.append(elapsed)
                 totals.append(found["total"])
+                began = time.perf_counter()
+                memories.search(tenant.pk, user.subject, memories.terms(query), memories.Filters(), 10, 0)
+                alone.append(time.perf_counter() - began)
             cap = memories.MAX_CANDIDATES
             capped = sum(1 for total in totals if total >= cap)
             print(f"search, {QUERIES} {name} queries of 1-3 words, limit 10: {percentiles(samples)}; "
                   f"median total {statistics.median(totals):.0f}, {capped} at the {cap} cap")  # fmt: skip
+            print(
+                f"  the same queries, tools.memories.search alone (no validation, no audit row): {percentiles(alone)}"
+            )
         common = [timed_search({"query": VOCABULARY[0], "limit": 10})[0] for _ in range(50)]
         print(f"search for the most common word ({VOCABULARY[0]}) x50: {percentiles(common)}")
         filtered = [timed_search({"query": VOCABULARY[0], "limit": 10, "tags": [VOCABULARY[3]]})[0] for _ in range(50)]
