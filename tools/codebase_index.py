@@ -52,7 +52,7 @@ LEASE = timedelta(hours=1)  # a re-index that has held the lease longer than thi
 WRITE_BATCH = 200
 POSTING_BATCH = 2000
 QUERY_KEYS = 48  # most trigrams of one query looked up (any subset keeps the prefilter sound)
-CONTENT_BATCHES = (4, 16, 64, 256)
+CONTENT_BATCHES = (8, 64, 512)
 REGEX_BUDGET_SECONDS = 2.0
 _ID_FORMAT = "I" if array("I").itemsize == 4 else "L"
 _LITTLE = sys.byteorder == "little"
@@ -65,7 +65,7 @@ class SearchError(ValueError):
 # --------------------------------------------------------------------------------------------- folding
 
 _FOLD_TO_ASCII = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
-_PLACEHOLDER = "\x00"
+_PLACEHOLDER = "\x7f"  # not NUL: PostgreSQL text cannot hold it
 
 
 def _fold_errors(exc: UnicodeError) -> tuple[str, int]:
@@ -200,7 +200,7 @@ def _reindex(codebase: Codebase, state: CodebaseIndex, full: bool) -> dict[str, 
             kept.add(old.id)
             continue
         text = codebase_files.read_text(real)
-        if text is None:
+        if text is None or "\x00" in text:  # binary after all (and PostgreSQL text cannot hold NUL)
             skipped += 1
             continue
         sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -219,6 +219,7 @@ def _reindex(codebase: Codebase, state: CodebaseIndex, full: bool) -> dict[str, 
                 lines=_line_count(text),
                 is_ascii=text.isascii(),
                 content=text,
+                folded=fold(text).decode("ascii"),
             )
         )
     removed = [item.id for item in stored.values() if item.id not in kept]
@@ -377,6 +378,7 @@ class Matcher:
     """Finds the matches of one query in one file's text: ``(line, column, text, before, after)`` tuples."""
 
     keys: list[int] | None
+    needle: str | None  # every matching file's folded text contains it (checked by the database)
 
     def find(self, content: str, is_ascii: bool, context: int) -> Iterator[tuple[int, int, str, list[str], list[str]]]:
         raise NotImplementedError
@@ -389,23 +391,35 @@ class LiteralMatcher(Matcher):
         self.text = text
         self.case_sensitive = case_sensitive
         self.lowered = text.lower() if text.isascii() else None
+        self.folded = fold(text)
         self.pattern = re.compile(re.escape(text), re.IGNORECASE)
         self.keys = query_keys([text])
+        self.needle = self.folded.decode("ascii")
 
     def _spans(self, content: str, is_ascii: bool) -> Iterator[int]:
         if self.case_sensitive:
-            haystack, needle = content, self.text
+            haystack: str | bytes = content
+            needle: str | bytes = self.text
         elif is_ascii and self.lowered is not None:
             haystack, needle = content.lower(), self.lowered
         else:
-            for found in self.pattern.finditer(content):
-                yield found.start()
+            # The folded text has one byte per character and every case-insensitive match folds equal, so
+            # its occurrences are a superset of the matches at the same offsets: confirm each with ``re``.
+            # Leftmost-first and continuing after each match is what ``finditer`` does, so results agree.
+            folded, step, match = fold(content), len(self.folded), self.pattern.match
+            position = folded.find(self.folded)
+            while position >= 0:
+                if match(content, position):
+                    yield position
+                    position = folded.find(self.folded, position + step)
+                else:
+                    position = folded.find(self.folded, position + 1)
             return
         step = len(needle)
-        position = haystack.find(needle)
+        position = haystack.find(needle)  # type: ignore[arg-type]
         while position >= 0:
             yield position
-            position = haystack.find(needle, position + step)
+            position = haystack.find(needle, position + step)  # type: ignore[arg-type]
 
     def find(self, content: str, is_ascii: bool, context: int) -> Iterator[tuple[int, int, str, list[str], list[str]]]:
         number, start, end = 1, 0, -1
@@ -459,6 +473,7 @@ class RegexMatcher(Matcher):
             raise SearchError(f"Invalid regular expression: {exc}") from None
         literals = required_literals(text, 0 if case_sensitive else re.IGNORECASE)
         self.keys = query_keys(literals)
+        self.needle = fold(max(literals, key=len)).decode("ascii") if literals else None
         exact = case_sensitive and not (self.pattern.flags & regex.IGNORECASE)
         self.line_literal = max(literals, key=len) if literals and exact else None
         self.deadline = time.monotonic() + REGEX_BUDGET_SECONDS
@@ -559,10 +574,12 @@ def _candidates(codebase: Codebase, state: CodebaseIndex, files: _FileMap, keys:
 
 
 def _indexed_texts(
-    codebase: Codebase, state: CodebaseIndex, keys: list[int] | None, wanted: Any
+    codebase: Codebase, state: CodebaseIndex, found: Matcher, wanted: Any
 ) -> Iterator[tuple[str, str, bool]]:
+    """Candidate files' texts in path order; the database drops those whose folded text lacks the needle,
+    so only (nearly) true hits travel to Python."""
     files = _file_map(codebase, state)
-    candidates = _candidates(codebase, state, files, keys)
+    candidates = _candidates(codebase, state, files, found.keys)
     if wanted is not None:
         candidates = [pk for pk in candidates if wanted.match_file(files.paths[pk])]
     start = 0
@@ -572,12 +589,10 @@ def _indexed_texts(
         size = CONTENT_BATCHES[min(round_, len(CONTENT_BATCHES) - 1)]
         batch = candidates[start : start + size]
         start += size
-        texts = {
-            pk: (content, is_ascii)
-            for pk, content, is_ascii in CodebaseFile.objects.filter(id__in=batch).values_list(
-                "id", "content", "is_ascii"
-            )
-        }
+        rows = CodebaseFile.objects.filter(id__in=batch)
+        if found.needle:
+            rows = rows.filter(folded__contains=found.needle)
+        texts = {pk: (content, is_ascii) for pk, content, is_ascii in rows.values_list("id", "content", "is_ascii")}
         for pk in batch:
             if pk in texts:
                 yield files.paths[pk], texts[pk][0], texts[pk][1]
@@ -623,7 +638,7 @@ def search(tenant_id: int, codebase_name: str | None, query: Query) -> Result:
     seen = 0
     for codebase in codebases:
         if is_current(codebase):
-            texts = _indexed_texts(codebase, codebase.index, found.keys, wanted)
+            texts = _indexed_texts(codebase, codebase.index, found, wanted)
         else:
             result.scanned.append(codebase.name)
             try:

@@ -136,6 +136,7 @@ class CodebaseFile(models.Model):
     lines = models.PositiveIntegerField()
     is_ascii = models.BooleanField()
     content = models.TextField()
+    folded = models.TextField(help_text="tools.codebase_index.fold(content): the database's substring prefilter.")
 
     class Meta:
         indexes = [models.Index(fields=["codebase", "generation"], name="codebase_file_gen_idx")]

@@ -59,6 +59,10 @@ class Migration(migrations.Migration):
                 ("is_ascii", models.BooleanField()),
                 ("content", models.TextField()),
                 (
+                    "folded",
+                    models.TextField(help_text="tools.codebase_index.fold(content): the database's substring prefilter."),
+                ),
+                (
                     "codebase",
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.CASCADE, related_name="indexed_files", to="tools.codebase"
