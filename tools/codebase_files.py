@@ -6,8 +6,9 @@ Confinement rules (DESIGN "Tools": no path escapes, no symlink escapes):
   under their own path anyway); a file symlink is read only when its target is inside the root;
 - ``..`` is never honoured: paths are produced by the walk, never taken from the caller, and the caller's
   glob is a filter over those paths (a glob with a ``..`` segment or a leading ``/`` is refused);
-- ``.git`` is skipped, as is every file over ``MAX_FILE_BYTES`` or with a NUL byte in its first 8 KiB
-  (binary), and everything the codebase's include/exclude globs or its root ``.gitignore`` leave out.
+- ``.git`` is skipped, as is every file over ``MAX_FILE_BYTES`` or with a NUL byte anywhere (binary, as
+  ripgrep judges it; the index could not store it in PostgreSQL either), and everything the codebase's
+  include/exclude globs or its root ``.gitignore`` leave out.
 
 Globs use gitignore syntax (``pathspec``): ``*.py`` matches at any depth, ``src/*.py`` only under ``src``.
 """
@@ -24,7 +25,6 @@ import pathspec
 from tools.models import Codebase
 
 MAX_FILE_BYTES = 1024 * 1024
-BINARY_SNIFF_BYTES = 8192
 MAX_FILES_PER_WALK = 50_000
 GITIGNORE_MAX_BYTES = 256 * 1024
 ALWAYS_SKIPPED_DIRS = frozenset({".git"})
@@ -157,7 +157,7 @@ def read_text(real: str) -> str | None:
     finally:
         if fd >= 0:
             os.close(fd)
-    if len(data) > MAX_FILE_BYTES or b"\x00" in data[:BINARY_SNIFF_BYTES]:
+    if len(data) > MAX_FILE_BYTES or b"\x00" in data:
         return None
     return data.decode("utf-8", errors="replace")
 
