@@ -65,6 +65,10 @@ interop/node_modules/.installed: interop/package.json interop/package-lock.json
 conformance: venv interop-install
 	$(BIN)/python -m tests.conformance
 
+# The seed guide's troubleshooting table as checks (TENANT=slug, TOKEN=an access token to check too).
+doctor: venv
+	$(BIN)/python manage.py oauth_doctor --tenant $(or $(TENANT),default) $(if $(TOKEN),--token $(TOKEN))
+
 bench: venv
 	$(BIN)/python bench/mcp_bench.py
 
