@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 4
 
-.PHONY: run serve worker beat test test-sqlite test-postgres lint bench bench-codebase clean interop-install conformance
+.PHONY: run serve worker beat test test-sqlite test-postgres lint bench bench-codebase clean interop-install conformance doctor
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=python3"; exit 1; }
