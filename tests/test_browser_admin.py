@@ -54,14 +54,15 @@ def stack(tmp_path: Path) -> Iterator[tuple[LiveServer, Auth0Login]]:
 def test_sign_in_change_scopes_and_see_the_metadata_change(
     stack: tuple[LiveServer, Auth0Login], artifacts: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     server, auth0 = stack
     metadata_url = f"{server.url}/.well-known/oauth-protected-resource"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
-            page = browser.new_context().new_page()
+            context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+            page = context.new_page()
             page.goto(f"{server.url}/admin/")
             page.screenshot(path=str(artifacts / "01-login.png"), full_page=True)
             page.click("#auth0-login")  # → stand-in /authorize (PKCE) → /oidc/callback/ → /admin/
@@ -92,8 +93,9 @@ def test_sign_in_change_scopes_and_see_the_metadata_change(
             page.wait_for_selector("#connector-values code.connector-value")
             values = page.locator("#connector-values code.connector-value").all_inner_texts()
             assert values[-1] == f"{server.url}/mcp" and values[-2] == metadata_url
-            page.locator("button.copy").first.click()
-            assert page.locator("button.copy").first.inner_text() == "Copied"
+            page.locator("button.copy").last.click()
+            expect(page.locator("button.copy").last).to_have_text("Copied")
+            assert page.evaluate("navigator.clipboard.readText()") == f"{server.url}/mcp"
             page.screenshot(path=str(artifacts / "05-connect.png"), full_page=True)
         finally:
             browser.close()
