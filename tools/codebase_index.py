@@ -36,7 +36,7 @@ from datetime import timedelta
 from typing import Any
 
 import regex
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -288,6 +288,11 @@ def _reindex(codebase: Codebase, state: CodebaseIndex, full: bool) -> dict[str, 
         )
     if rebuild:
         CodebaseTrigram.objects.filter(codebase=codebase, generation__lt=generation).delete()
+    if changed and connection.vendor == "postgresql":
+        # Fresh statistics, or the planner may scan every posting of the codebase instead of looking up the
+        # query's trigrams (30 ms instead of 0.3 ms on the standard library before autovacuum gets to it).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {CodebaseTrigram._meta.db_table}, {CodebaseFile._meta.db_table}")
     return {
         "codebase": codebase.name,
         "status": "rebuilt" if rebuild else ("updated" if changed else "unchanged"),
