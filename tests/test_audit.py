@@ -36,3 +36,15 @@ def test_anonymous_call_has_empty_subject() -> None:
     tenant = Tenant.objects.create(slug="anon", name="Anon", resource_url="https://x/mcp")
     audit.record(tenant, None, "docs.create", ToolCall.Outcome.DENIED, "Authorization required", 0.5)
     assert list(ToolCall.objects.values_list("subject", "client_id", "outcome")) == [("", "", "denied")]
+
+
+@pytest.mark.django_db
+def test_each_record_is_counted_in_the_metrics() -> None:
+    from prometheus_client import REGISTRY
+
+    tenant = Tenant.objects.create(slug="counted", name="Counted", resource_url="https://x/mcp")
+    labels = {"tool": "local_memory_store", "outcome": "ok"}
+    before = REGISTRY.get_sample_value("cortex_tool_calls_total", labels) or 0.0
+    audit.record(tenant, None, "local_memory_store", ToolCall.Outcome.OK, "", 0.5)
+    audit.record(tenant, None, "local_memory_store", ToolCall.Outcome.OK, "", 0.5)
+    assert REGISTRY.get_sample_value("cortex_tool_calls_total", labels) == before + 2

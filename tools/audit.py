@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from authz.models import Tenant
 from authz.principal import Principal
+from cortex import observability
 from tools.models import ToolCall
 
 COLUMNS = ("tenant_id", "subject", "client_id", "tool", "outcome", "error", "duration_ms", "created")
@@ -34,7 +35,7 @@ def _statement(alias: str) -> str:
 def record(
     tenant: Tenant, principal: Principal | None, tool: str, outcome: str, error: str, duration_ms: float
 ) -> None:
-    """Write one audit row; values are cut to the model's column sizes."""
+    """Write one audit row (values cut to the model's column sizes) and count it in the metrics."""
     alias = router.db_for_write(ToolCall)
     connection = connections[alias]
     values = [
@@ -49,3 +50,4 @@ def record(
     ]
     with connection.cursor() as cursor:
         cursor.execute(_statement(alias), values)
+    observability.tool_called(tool, outcome, duration_ms)
