@@ -29,6 +29,7 @@ run: venv
 serve: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py check --deploy --fail-level ERROR
+	$(BIN)/python manage.py collectstatic --no-input -v 0
 	$(BIN)/granian --interface wsgi cortex.wsgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --blocking-threads $(THREADS) --no-ws
 

@@ -17,8 +17,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Local state (SQLite file, development signing key, collected static files); ignored by git.
-(BASE_DIR / "var").mkdir(exist_ok=True)
+# Local state (SQLite file, collected static files); ignored by git.
+(BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "cortex.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's CSS and JS under the production server (collected by `make serve` into STATIC_ROOT).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

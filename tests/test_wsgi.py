@@ -64,3 +64,16 @@ def test_host_outside_allowed_hosts_is_a_json_rpc_400_before_anything_else() -> 
         "id": None,
         "error": {"code": -32600, "message": "Bad Request: Host not allowed"},
     }
+
+
+def test_admin_static_files_are_served_without_debug(settings: Any, tmp_path: Any) -> None:
+    """WhiteNoise serves what `make serve` collects: the admin has its CSS under granian, DEBUG off."""
+    from django.core.management import call_command
+    from django.test import Client
+
+    settings.DEBUG = False
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", "--no-input", verbosity=0)
+    response = Client().get("/static/admin/css/base.css", HTTP_HOST="127.0.0.1")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"/*")
