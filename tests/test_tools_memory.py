@@ -1,15 +1,20 @@
-"""The three local memory tools through the real call path: ownership, full-text ranking, escaping,
-filters, bounds, and the index kept in step by the database (runs on SQLite and on PostgreSQL)."""
+"""The three local memory tools through the real call path: ownership, BM25 ranking from the impact-ordered
+index (checked against an independent computation), escaping, filters, bounds, and the index kept in step
+with every write (runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
 import importlib
+import itertools
+import math
 import random
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from jsonschema import Draft202012Validator
 
@@ -17,7 +22,7 @@ from authz.models import Tenant
 from authz.principal import Principal
 from tools import catalog, memories, service
 from tools.builtin import memory_delete, memory_search, memory_store
-from tools.models import Memory, Tool
+from tools.models import Memory, MemoryTerm, Tool
 
 fulltext = importlib.import_module("tools.migrations.0002_memory_fulltext")
 
@@ -69,13 +74,10 @@ def ids(found: dict[str, Any]) -> list[int]:
 
 
 def indexed(word: str) -> set[int]:
-    """Memory ids the full-text index itself holds for a word, every owner (not through the tool, whose
-    join with tools_memory would hide a stale index entry)."""
+    """Memory ids the search index itself holds for a word, every owner (not through the tool, whose join
+    with tools_memory would hide a stale posting)."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT id FROM tools_memory WHERE search @@ plainto_tsquery('cortex_memory', %s)", [word])
-        else:
-            cursor.execute("SELECT rowid FROM tools_memory_fts WHERE tools_memory_fts MATCH %s", [f'"{word}"'])
+        cursor.execute("SELECT DISTINCT memory_id FROM tools_memoryterm WHERE term = %s", [word])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -187,12 +189,7 @@ def test_non_ascii_words_in_content_and_tags(tenant: Tenant) -> None:
 
 
 def test_accents_are_ignored(tenant: Tenant) -> None:
-    """unicode61 remove_diacritics 2 on SQLite; unaccent on PostgreSQL (skipped where it is missing)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'unaccent'")
-            if cursor.fetchone() is None:
-                pytest.skip("unaccent is not installed: PostgreSQL search is accent-sensitive")
+    """The tokenizer is Python's, so this holds on every database."""
     accented = store(tenant, ALICE, "déjà vu at the café")
     assert ids(search(tenant, ALICE, "cafe deja")) == [accented]
     plain = store(tenant, ALICE, "naive resume")
@@ -238,6 +235,114 @@ def test_equal_scores_newest_first(tenant: Tenant) -> None:
     assert ids(search(tenant, ALICE, "same")) == [second, first]
 
 
+def bm25_impact(content: str, tags: list[str], importance: int, word: str) -> float:
+    """The impact of a word, computed here from the formula (ASCII test texts: lower-case word runs)."""
+    tokens = re.findall(r"[a-z0-9]+", content.lower())
+    tag_tokens = [t for tag in tags for t in re.findall(r"[a-z0-9]+", tag.lower())]
+    tf = tokens.count(word) + 2 * tag_tokens.count(word)
+    dl = len(tokens) + 2 * len(tag_tokens)
+    k1, b, avgdl = 1.2, 0.75, 24.0
+    return tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)) * (0.5 + importance / 20)
+
+
+def random_memories(tenant: Tenant, seed: int, count: int) -> dict[int, tuple[str, list[str], int]]:
+    rnd = random.Random(seed)
+    vocabulary = ["alpha", "beta", "gamma", "delta", "filler", "other", "more"]
+    made = {}
+    for _ in range(count):
+        content = " ".join(rnd.choices(vocabulary, [3, 2, 1, 1, 4, 4, 4], k=rnd.randint(1, 40)))
+        tags = rnd.sample(["alpha", "beta", "misc"], rnd.randint(0, 2))
+        importance = rnd.randint(1, 10)
+        made[store(tenant, ALICE, content, tags=tags, importance=importance)] = (content, tags, importance)
+    store(tenant, BOB, "alpha beta gamma " * 5)  # another owner's words change no count of alice's
+    return made
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_word_order_is_bm25_with_the_fixed_avgdl(tenant: Tenant, seed: int) -> None:
+    made = random_memories(tenant, seed, 60)
+    for word in ["alpha", "gamma", "misc"]:
+        expected = sorted(
+            ((bm25_impact(*made[pk], word), pk) for pk in made if bm25_impact(*made[pk], word) > 0), reverse=True
+        )
+        found = search(tenant, ALICE, word.upper(), limit=100)
+        assert ids(found) == [pk for _, pk in expected], word
+        assert [item["score"] for item in found["results"]] == pytest.approx([sc for sc, _ in expected], rel=1e-5)
+        assert found["total"] == len(expected)
+        paged = search(tenant, ALICE, word, limit=7, offset=7)
+        assert ids(paged) == [pk for _, pk in expected][7:14]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_several_words_rank_by_the_sum_of_idf_times_impact(tenant: Tenant, seed: int) -> None:
+    made = random_memories(tenant, seed, 60)
+    query = ["alpha", "gamma", "delta"]
+    n = len(made)
+    idf = {}
+    for word in query:
+        df = sum(1 for pk in made if bm25_impact(*made[pk], word) > 0)
+        idf[word] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    scores = {pk: sum(idf[w] * bm25_impact(*made[pk], w) for w in query) for pk in made}
+    expected = sorted(((score, pk) for pk, score in scores.items() if score > 0), reverse=True)
+    found = search(tenant, ALICE, "alpha GAMMA delta alpha", limit=100)
+    assert [item["score"] for item in found["results"]] == pytest.approx([score for score, _ in expected], rel=1e-5)
+    # Order: by the independently computed score (memories whose sums differ only by rounding: either order).
+    listed = [scores[pk] for pk in ids(found)]
+    assert all(a >= b - 1e-9 for a, b in itertools.pairwise(listed))
+    assert set(ids(found)) == {pk for _, pk in expected}
+    assert found["total"] == len(expected)
+    # Filters: the same ranking restricted to the memories that pass them.
+    important = search(tenant, ALICE, "alpha gamma delta", min_importance=8, limit=100)
+    assert set(ids(important)) == {pk for _, pk in expected if made[pk][2] >= 8}
+    scores_shown = [item["score"] for item in important["results"]]
+    assert scores_shown == sorted(scores_shown, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Déjà Vu", ["deja", "vu"]),
+        ("İstanbul ISTANBUL", ["istanbul", "istanbul"]),
+        ("Straße", ["strasse"]),
+        ("ﬁle ＡＢＣ①", ["file", "abc1"]),
+        ("snake_case x-y", ["snake", "case", "x", "y"]),
+        ("Ärger été Москве", ["arger", "ete", "москве"]),
+        ("a" * 100, ["a" * 64]),
+        ("'; DROP TABLE tools_memoryterm; --", ["drop", "table", "tools", "memoryterm"]),
+        ("?!*()", []),
+    ],
+)
+def test_the_tokenizer(text: str, expected: list[str]) -> None:
+    assert memories.words(text) == expected
+
+
+def test_long_words_are_cut_and_terms_per_memory_are_bounded(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    long = store(tenant, ALICE, "x" * 80)
+    assert ids(search(tenant, ALICE, "x" * 64 + "ignored")) == [long]
+    monkeypatch.setattr(memories, "MAX_TERMS_PER_MEMORY", 3)
+    bounded = store(tenant, ALICE, "one two three four five", tags=["tagword"])
+    assert sorted(MemoryTerm.objects.filter(memory_id=bounded).values_list("term", flat=True)) == [
+        "one",
+        "tagword",
+        "two",
+    ]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["'", "''); DROP TABLE tools_memoryterm; --", "%s", "%(x)s", "\\", "a' OR '1'='1", ") OR 1=1 --"],
+)
+def test_hostile_strings_are_parameters(tenant: Tenant, hostile: str) -> None:
+    """Query words and tag filters reach the database as parameters only."""
+    plain = store(tenant, ALICE, "drop table notes", tags=[hostile])
+    store(tenant, BOB, "drop table notes", tags=[hostile])
+    assert ids(search(tenant, ALICE, hostile + " drop")) == [plain]
+    assert ids(search(tenant, ALICE, "notes", tags=[hostile])) == [plain]
+    assert ids(search(tenant, ALICE, "notes table", tags=[hostile, "x"], tags_mode="any")) == [plain]
+    assert Memory.objects.count() == 2
+    assert MemoryTerm.objects.filter(term="drop").count() == 2
+
+
 def test_filters(tenant: Tenant) -> None:
     work = store(tenant, ALICE, "note about work", tags=["Work", "urgent"], domain="job", importance=8)
     home = store(tenant, ALICE, "note about home", tags=["home"], domain="house", importance=3)
@@ -274,20 +379,40 @@ def test_paging(tenant: Tenant) -> None:
     assert len(ids(search(tenant, ALICE, "page"))) == 5  # default limit 10
 
 
-def test_total_is_capped_at_the_most_recent_matches(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_total_is_capped_but_one_word_ranks_every_match(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memories, "MAX_CANDIDATES", 3)
     made = [store(tenant, ALICE, f"capped note {i}", importance=10 if i == 0 else 5) for i in range(5)]
     found = search(tenant, ALICE, "capped")
     assert (found["total"], found["total_capped"]) == (3, True)
-    assert ids(found) == list(reversed(made))[:3]  # the oldest (most important) is beyond the bound
+    # One word: the index order is the BM25 order over every match, so the oldest, most important is first.
+    assert ids(found) == [made[0], *reversed(made[1:])]
     assert (
         call(tenant, ALICE, "local_memory_search", query="capped")
         .content[0]["text"]
-        .startswith("more than 3 matching memories; showing 1-3:")
+        .startswith("more than 3 matching memories; showing 1-5:")
     )
-    assert search(tenant, ALICE, "capped", offset=3) == {"results": [], "total": 3, "total_capped": True}
-    # Filters apply before the bound: the important one is found when asked for.
+    assert search(tenant, ALICE, "capped", offset=3) == {
+        "results": search(tenant, ALICE, "capped")["results"][3:],
+        "total": 3,
+        "total_capped": True,
+    }
+    # Several words: each word's best MAX_CANDIDATES + 1 postings are ranked, the total says there are more.
+    several = search(tenant, ALICE, "capped nothing")
+    assert (several["total"], several["total_capped"]) == (3, True)
+    assert ids(several)[0] == made[0]
     assert ids(search(tenant, ALICE, "capped", min_importance=10)) == [made[0]]
+    assert search(tenant, ALICE, "capped", min_importance=6)["total_capped"] is False
+
+
+def test_filters_examine_a_bounded_number_of_postings(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memories, "MAX_SCAN", 3)
+    made = [store(tenant, ALICE, f"scan note {i}", domain="d" if i == 0 else "e") for i in range(5)]
+    # The oldest is the one the domain filter wants, and it is fifth in the index: beyond the scan.
+    found = search(tenant, ALICE, "scan", domain="d")
+    assert found == {"results": [], "total": 0, "total_capped": True}
+    assert ids(search(tenant, ALICE, "scan", domain="e")) == list(reversed(made[1:]))[:3]
+    monkeypatch.setattr(memories, "MAX_SCAN", 5)
+    assert ids(search(tenant, ALICE, "scan", domain="d")) == [made[0]]
 
 
 def test_search_text_rendering(tenant: Tenant) -> None:
@@ -318,61 +443,70 @@ def test_delete_removes_from_the_index(tenant: Tenant) -> None:
     assert indexed("walrus") == set()
 
 
+def postings() -> list[tuple[int, str, str]]:
+    return sorted(MemoryTerm.objects.values_list("memory_id", "owner", "term"))
+
+
 def test_update_reindexes(tenant: Tenant) -> None:
     memory = store(tenant, ALICE, "old words here", tags=["before"])
-    Memory.objects.filter(pk=memory).update(content="new text here", tags=["After"])
+    row = Memory.objects.get(pk=memory)
+    row.content, row.tags = "new text here", ["After"]
+    row.save()  # what the admin does
     assert indexed("old") == set()
     assert indexed("before") == set()
     assert indexed("new") == {memory}
     assert ids(search(tenant, ALICE, "after")) == [memory]
-    row = Memory.objects.get(pk=memory)
-    row.subject = "bob"  # a save() moving it to another owner: the owner token moves too
+    row.subject = "bob"  # a save() moving it to another owner: the owner key moves too
     row.save()
     assert ids(search(tenant, ALICE, "new")) == []
     assert ids(search(tenant, BOB, "new")) == [memory]
-    Memory.objects.filter(pk=memory).update(importance=9)  # a column outside the index: still indexed once
+    before = search(tenant, BOB, "new")["results"][0]["score"]
+    row.importance = 10  # the importance weight is part of the impact
+    row.save(update_fields=["importance"])
+    assert search(tenant, BOB, "new")["results"][0]["score"] > before
     assert indexed("new") == {memory}
-    assert search(tenant, BOB, "new")["results"][0]["importance"] == 9
+    kept = postings()
+    row.metadata = {"x": 1}
+    row.save(update_fields=["metadata"])  # not an indexed field: postings untouched
+    assert postings() == kept
+    # QuerySet.update() sends no signal: index_memories() is the way to bring the index in step.
+    Memory.objects.filter(pk=memory).update(content="updated in bulk")
+    assert indexed("bulk") == set()
+    assert memories.index_memories(Memory.objects.filter(pk=memory)) == 4  # updated, in, bulk, after (tag)
+    assert indexed("bulk") == {memory}
+    assert indexed("new") == set()
 
 
 def test_the_index_is_installed_after_all_migrations() -> None:
-    """A later migration that rebuilds tools_memory on SQLite drops the triggers; this catches it."""
+    """The postings table and its top-k index exist; the earlier FTS5 / tsvector design is gone."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT is_generated FROM information_schema.columns "
-                "WHERE table_name = 'tools_memory' AND column_name = 'search'"
-            )
-            assert cursor.fetchall() == [("ALWAYS",)]
-        else:
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tools_memory'")
-            assert sorted(row[0] for row in cursor.fetchall()) == [
-                "tools_memory_fts_delete",
-                "tools_memory_fts_insert",
-                "tools_memory_fts_update",
-            ]
-
-
-class _Executor:
-    """The two things the migration's functions use of a schema editor, over the test's connection."""
-
-    connection = connection
-
-    def execute(self, sql: str) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
+        constraints = connection.introspection.get_constraints(cursor, "tools_memoryterm")
+        tables = connection.introspection.table_names(cursor)
+        memory_columns = [c.name for c in connection.introspection.get_table_description(cursor, "tools_memory")]
+    top = constraints["memoryterm_top_idx"]
+    assert top["columns"] == ["owner", "term", "impact", "memory_id"]
+    assert top["orders"] == ["ASC", "ASC", "DESC", "DESC"]
+    assert any(c["columns"] == ["memory_id"] and c["index"] for c in constraints.values())  # cascade deletes
+    assert "tools_memory_fts" not in tables
+    assert "search" not in memory_columns
 
 
 def test_migration_indexes_existing_rows(tenant: Tenant) -> None:
-    fulltext.backwards(None, _Executor())
-    Memory.objects.create(tenant=tenant, subject="alice", content="written before the index", tags=["Old"])
-    Memory.objects.create(tenant=tenant, subject="bob", content="written before the index too")
-    if connection.vendor == "postgresql":  # PostgreSQL refuses ALTER TABLE with deferred FK checks pending
-        _Executor().execute("SET CONSTRAINTS ALL IMMEDIATE")
-    fulltext.forwards(None, _Executor())
+    """The migration's function, run again over memories that have no postings (bulk_create sends no
+    signal), writes their postings."""
+    Memory.objects.bulk_create(
+        [
+            Memory(tenant=tenant, subject="alice", content="written before the index", tags=["Old"]),
+            Memory(tenant=tenant, subject="bob", content="written before the index too"),
+        ]
+    )
+    assert indexed("written") == set()
+    fulltext.index_existing(django_apps, connection.schema_editor())
     found = search(tenant, ALICE, "before old")
     assert [item["content"] for item in found["results"]] == ["written before the index"]
     assert len(indexed("written")) == 2
+    fulltext.index_existing(django_apps, connection.schema_editor())  # again: replaces, never duplicates
+    assert MemoryTerm.objects.filter(term="written").count() == 2
     later = store(tenant, ALICE, "written after")
     assert ids(search(tenant, ALICE, "after")) == [later]
 

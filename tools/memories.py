@@ -1,60 +1,92 @@
-"""What the three memory tools share: the owner rule and the full-text search.
+"""What the three memory tools share: the owner rule and the search index.
 
 Owner rule. A memory belongs to one (tenant, subject) pair. Every query the memory tools make is
-constrained to the caller's pair (``owned(ctx)`` for the ORM, ``tenant_id = %s AND subject = %s`` in the
-search SQL), so no code path can reach another user's or another tenant's memory. A call without a
+constrained to the caller's pair (``owned(ctx)`` for the ORM; in the search SQL the postings are read by the
+caller's ``owner_key`` and every row returned is joined with ``tools_memory`` on ``tenant_id = %s AND
+subject = %s``), so no code path can reach another user's or another tenant's memory. A call without a
 principal (a ``noauth`` call) has no subject and is refused: there is nobody to own the memory.
 
-Search is done by the database, in one SQL statement per page (migration ``0002_memory_fulltext``):
+Search index: impact-ordered postings in an ordinary table, ``tools_memoryterm`` (``MemoryTerm``), the
+same code and SQL on SQLite and PostgreSQL. Why not FTS5 / tsvector: their BM25 / ts_rank is computed
+over EVERY match at query time (a 400-match word cost ~1.1 ms on SQLite, ~2.5 ms on PostgreSQL), and the
+MCP endpoint needs a search of ~100-200 µs. Here the per-document part of BM25 is computed once, when a
+memory is written, and stored with the posting, so the best matches of a word are the first entries of
+one index range (``owner, term, impact DESC, memory_id DESC``).
 
-- SQLite: the FTS5 table ``tools_memory_fts`` (contentless, rowid = memory id, tokenizer ``unicode61
-  remove_diacritics 2``: case- and accent-insensitive) with columns ``owner``, ``content`` and ``tags``,
-  kept in step with ``tools_memory`` by triggers. ``owner`` holds one token, ``o<tenant id>x<hex of the
-  subject's UTF-8>``: it is exact (no hash, so no collisions) and computable by the triggers in plain SQL
-  on any connection. A search matches ``owner:<token> AND {content tags}: ("w1" OR "w2" ...)``, so it only
-  walks the caller's postings; the score is ``-bm25()`` with tags weighted twice content.
-- PostgreSQL: the generated column ``tools_memory.search`` (tsvector) with a GIN index: the owner token
-  ``O<tenant id>x<md5 of the subject>`` (upper-case, so no word of a memory can produce it), the content
-  (weight B) and the tag strings (weight A), in the text search configuration ``cortex_memory`` (``simple``
-  plus ``unaccent`` when that extension can be installed: no stemming, no stop words). The score is
-  ``ts_rank`` with tags weighted twice content, normalized by document length.
+- One posting per (memory, distinct word): ``owner`` = ``owner_key(tenant id, subject)`` (16 hex digits
+  of blake2b; a collision could only mis-count a total, never return a row: rows are joined on the real
+  tenant and subject), ``term`` (``words()``: NFKD, combining marks dropped, casefolded, runs of letters and
+  digits, cut to ``MAX_TERM_CHARS``; the same function at index and query time), ``impact``.
+- ``impact = tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / AVGDL)) * (0.5 + importance / 20)``: BM25's
+  term-frequency part, K1 = 1.2, B = 0.75, with a FIXED average document length ``AVGDL`` (a per-owner
+  moving average would make every stored impact stale when it moves), times the importance weight
+  (0.55..1.0). ``tf`` counts a word once per occurrence in the content and ``TAG_WEIGHT`` (2) times per
+  occurrence in a tag; ``dl`` is the sum of those counts. At most ``MAX_TERMS_PER_MEMORY`` distinct words
+  of a memory are indexed (tag words first, then content words in order of first appearance).
+- One word, no filters: the index range IS the answer: ``ORDER BY impact DESC, memory_id DESC LIMIT
+  limit OFFSET offset``. For one word idf is a constant factor, so this is exactly the BM25 order (with
+  the fixed AVGDL), over every match; ``score`` is the impact.
+- Several words (OR semantics: a memory matches with any of them): candidates are each word's best
+  ``MAX_CANDIDATES + 1`` postings; ``score = sum(idf(word) * impact)`` with BM25's
+  ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, df counted per (owner, word) and N (the owner's memories)
+  counted, both up to ``MAX_COUNT``. Exact for every memory that is among the candidates of each of its
+  words (always so when no word has more than ``MAX_CANDIDATES`` matches); a word in more than
+  ``MAX_COUNT`` memories (or an owner with more) is weighed as if the counts were ``MAX_COUNT``.
+- Filters (tags any/all, domain, min_importance) are tested on ``tools_memory`` while walking each word's
+  postings best first, over at most ``MAX_SCAN`` postings per word: exact among a word's ``MAX_SCAN``
+  best postings.
+- ``total`` counts matches up to ``MAX_CANDIDATES``; ``total_capped`` says there are more (or that a
+  filtered word has more than ``MAX_SCAN`` postings, some not examined).
 
-Semantics, the same on both databases: the query is split into words (runs of letters and digits, at
-most ``MAX_QUERY_TERMS``); each word is searched as a quoted literal (``OR``, ``NEAR(``, ``"`` and ``*``
-are plain words, never search syntax), and a memory matches when it contains ANY of them (OR), in its
-content or its tags. The score (higher is better) grows with how often and how many of the words occur and
-is multiplied by an importance weight ``0.5 + importance / 20`` (0.55..1.0); equal scores list the newest
-(highest id) first. Scores are comparable within one result list, not across databases.
+Scores are comparable within one result list only. Equal scores list the newest (highest id) first.
 
-Bound: a search ranks the ``MAX_CANDIDATES`` most recent matching memories (highest ids) that pass the
-filters, so one user's large store cannot make a search slow; ``total`` counts matches up to that bound
-and ``total_capped`` says there were more (then a narrower query or filter finds older ones).
+Index maintenance, in the transaction of the memory write: ``local_memory_store`` creates the memory in
+``transaction.atomic`` and the ``post_save`` signal (``tools.models``) writes its postings; any other save
+(the admin) re-indexes when an indexed field may have changed; deletes cascade (through the ORM, which is
+how Django does CASCADE). ``QuerySet.update()`` and ``bulk_create()`` send no signal: call
+``index_memories()`` after them (``bench/memory_bench.py`` does for its bulk load).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 
 from tools.models import Memory
 from tools.registry import ToolContext, ToolError
 
-# Words as both tokenizers see them: runs of letters and digits (unicode61 and the PostgreSQL parser both
-# split on underscores and punctuation).
-WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")  # runs of letters and digits: "snake_case" is two words
+MAX_TERM_CHARS = 64
+MAX_TERMS_PER_MEMORY = 1024
 MAX_QUERY_TERMS = 32
-MAX_CANDIDATES = 1000
-# Column weights: owner (never scored), content, tags.
-SQLITE_WEIGHTS = "0.0, 1.0, 2.0"
-PG_WEIGHTS = "{0, 0, 0.5, 1.0}"  # D, C, B (content), A (tags)
-PG_CONFIG = "cortex_memory"
+TAG_WEIGHT = 2
+K1 = 1.2
+B = 0.75
+AVGDL = 24.0  # words of a typical memory (a note of a sentence or two plus a tag or two, tags counted twice)
+MAX_CANDIDATES = 1000  # postings per word ranked for several words; the bound of `total`
+MAX_SCAN = 10_000  # postings per word examined when filters are given
+MAX_COUNT = 10_000  # bound of the df and N counts used by idf
+INDEXED_FIELDS = frozenset({"tenant", "tenant_id", "subject", "content", "tags", "importance"})
+
+_INSERT = "INSERT INTO tools_memoryterm (memory_id, owner, term, impact) VALUES (%s, %s, %s, %s)"
+_TOP = (
+    "SELECT memory_id, impact FROM tools_memoryterm WHERE owner = %s AND term = %s "
+    "ORDER BY impact DESC, memory_id DESC LIMIT %s"
+)
+_DF = "(SELECT count(*) FROM (SELECT 1 FROM tools_memoryterm WHERE owner = %s AND term = %s LIMIT %s) d)"
+_OWNED = "(SELECT count(*) FROM (SELECT 1 FROM tools_memory WHERE tenant_id = %s AND subject = %s LIMIT %s) n)"
+_ROW = "m.id, m.content, m.tags, m.importance, m.domain, m.created"
 
 
 def require_subject(ctx: ToolContext, tool: str) -> str:
@@ -68,38 +100,86 @@ def owned(ctx: ToolContext, tool: str) -> QuerySet[Memory]:
     return Memory.objects.filter(tenant=ctx.tenant, subject=require_subject(ctx, tool))
 
 
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: NFKD, combining marks dropped, casefolded."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def words(text: str) -> list[str]:
+    """Every word of ``text`` as the index stores it (the one tokenizer, for memories and queries)."""
+    return [word[:MAX_TERM_CHARS] for word in WORD.findall(fold(text))]
+
+
 def terms(text: str) -> list[str]:
     """The query's distinct words, in order, at most ``MAX_QUERY_TERMS``."""
-    return list(dict.fromkeys(WORD.findall(text.casefold())))[:MAX_QUERY_TERMS]
+    return list(dict.fromkeys(words(text)))[:MAX_QUERY_TERMS]
 
 
-def sqlite_owner(tenant_id: int, subject: str) -> str:
-    """The FTS5 owner token; the triggers compute the same as ``'o' || tenant_id || 'x' || hex(subject)``."""
-    return f"o{tenant_id}x{subject.encode().hex().upper()}"
+def owner_key(tenant_id: int, subject: str) -> str:
+    """The postings' owner column: 16 hex digits of blake2b over the tenant id and the subject."""
+    return hashlib.blake2b(f"{tenant_id}:{subject}".encode(), digest_size=8).hexdigest()
 
 
-def pg_owner(tenant_id: int, subject: str) -> str:
-    """The tsvector owner lexeme; the generated column computes ``'O' || tenant_id || 'x' || md5(subject)``."""
-    return f"O{tenant_id}x{hashlib.md5(subject.encode()).hexdigest()}"
+def impacts(content: str, tags: Sequence[str], importance: int) -> dict[str, float]:
+    """A memory's postings, ``{term: impact}`` (see the module docstring for the formula)."""
+    counts: Counter[str] = Counter()
+    for tag in tags:
+        for word in words(tag):
+            counts[word] += TAG_WEIGHT
+    counts.update(words(content))
+    length_norm = K1 * (1 - B + B * sum(counts.values()) / AVGDL)
+    weight = 0.5 + importance / 20
+    return {
+        term: tf * (K1 + 1) / (tf + length_norm) * weight for term, tf in list(counts.items())[:MAX_TERMS_PER_MEMORY]
+    }
 
 
-def _fts5_words(words: list[str]) -> str:
-    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+def _rows(memory: Memory) -> list[tuple[int, str, str, float]]:
+    owner = owner_key(memory.tenant_id, memory.subject)
+    tags = memory.tags if isinstance(memory.tags, list) else []
+    return [
+        (memory.pk, owner, term, impact)
+        for term, impact in impacts(memory.content, [str(tag) for tag in tags], memory.importance).items()
+    ]
 
 
-def fts5_match(tenant_id: int, subject: str, words: list[str], tag_groups: list[list[str]] | None = None) -> str:
-    """An FTS5 query string in which every user word is a quoted string (``"`` doubled), never syntax.
+def index_memories(memories: Iterable[Memory], *, using: str = DEFAULT_DB_ALIAS, fresh: bool = False) -> int:
+    """(Re)write the postings of saved memories; returns how many postings were written. For bulk loads
+    (``bulk_create`` sends no signal) and after ``QuerySet.update()``. ``fresh=True`` skips deleting old
+    postings (memories just inserted have none). Runs in one transaction."""
+    written = 0
+    batch: list[Memory] = []
+    with transaction.atomic(using=using, savepoint=False), connections[using].cursor() as cursor:
 
-    ``tag_groups`` narrow the match in the index (each group: a tag column holding one of the group's tags,
-    word for word); the exact, case-insensitive tag test still runs on ``tools_memory`` (a tag of words
-    "a b" in the index may come from two tags "a" and "b"). A group with a tag without words (``"++"``)
-    cannot be narrowed this way and is skipped here."""
-    query = f'owner:"{sqlite_owner(tenant_id, subject)}" AND {{content tags}}: ({_fts5_words(words)})'
-    for group in tag_groups or []:
-        phrases = [" ".join(WORD.findall(tag.casefold())) for tag in group]
-        if phrases and all(phrases):
-            query += f" AND tags: ({_fts5_words(phrases)})"
-    return query
+        def flush() -> int:
+            if not fresh:
+                cursor.execute(
+                    f"DELETE FROM tools_memoryterm WHERE memory_id IN ({', '.join(['%s'] * len(batch))})",
+                    [memory.pk for memory in batch],
+                )
+            rows = [row for memory in batch for row in _rows(memory)]
+            if rows:
+                cursor.executemany(_INSERT, rows)
+            batch.clear()
+            return len(rows)
+
+        for memory in memories:
+            batch.append(memory)
+            if len(batch) == 500:
+                written += flush()
+        if batch:
+            written += flush()
+    return written
+
+
+def reindex_after_save(memory: Memory, created: bool, update_fields: Iterable[str] | None) -> None:
+    """The ``post_save`` receiver's work: index a new memory, re-index a changed one."""
+    if update_fields is not None and not INDEXED_FIELDS.intersection(update_fields):
+        return
+    index_memories([memory], using=memory._state.db or DEFAULT_DB_ALIAS, fresh=created)
 
 
 @dataclass(frozen=True)
@@ -108,6 +188,10 @@ class Filters:
     tags_mode: str = "any"
     domain: str | None = None
     min_importance: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tags) or self.domain is not None or self.min_importance is not None
 
 
 @dataclass(frozen=True)
@@ -141,60 +225,17 @@ def _filters_sql(vendor: str, filters: Filters) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _candidates_sql(vendor: str, tenant_id: int, subject: str, words: list[str], filters: Filters) -> tuple[str, list]:
-    """Ids and scores of the most recent ``MAX_CANDIDATES + 1`` matches that pass the filters."""
-    where, where_params = _filters_sql(vendor, filters)
-    columns = "m.id"
-    weight = "(0.5 + m.importance / 20.0)"
-    if vendor == "postgresql":
-        query = " || ".join(f"plainto_tsquery('{PG_CONFIG}', %s)" for _ in words)
-        sql = (
-            f"SELECT {columns}, ts_rank('{PG_WEIGHTS}', m.search, {query}, 1) * {weight} AS score "
-            f"FROM tools_memory m WHERE m.tenant_id = %s AND m.subject = %s "
-            f"AND m.search @@ (%s::tsquery && ({query})){where} ORDER BY m.id DESC LIMIT %s"
-        )
-        owner = "'" + pg_owner(tenant_id, subject) + "'"
-        params = [*words, tenant_id, subject, owner, *words, *where_params, MAX_CANDIDATES + 1]
-    else:
-        # CROSS JOIN keeps FTS5 as the outer loop: it walks the caller's postings newest first (rowid DESC is
-        # served by FTS5 itself) and stops after MAX_CANDIDATES + 1 rows that pass the filters.
-        sql = (
-            f"SELECT {columns}, -bm25(tools_memory_fts, {SQLITE_WEIGHTS}) * {weight} AS score "
-            f"FROM tools_memory_fts CROSS JOIN tools_memory m ON m.id = tools_memory_fts.rowid "
-            f"WHERE tools_memory_fts MATCH %s AND m.tenant_id = %s AND m.subject = %s{where} "
-            f"ORDER BY tools_memory_fts.rowid DESC LIMIT %s"
-        )
-        groups = [[tag] for tag in filters.tags] if filters.tags_mode == "all" else [list(filters.tags)]
-        match = fts5_match(tenant_id, subject, words, groups if filters.tags else None)
-        params = [match, tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
-    return sql, params
-
-
-def search(tenant_id: int, subject: str, words: list[str], filters: Filters, limit: int, offset: int) -> Page:
-    """One page of the owner's matching memories, best first (one SQL statement; a second one only to
-    count when the page is past the end)."""
-    vendor = connection.vendor
-    candidates, params = _candidates_sql(vendor, tenant_id, subject, words, filters)
-    # Rank the candidates (ids and scores only), cut the page, then read the page's rows: full rows are
-    # fetched for `limit` memories, not for every candidate.
-    sql = (
-        f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS total, min(id) AS oldest FROM c) "
-        "SELECT m.id, m.content, m.tags, m.importance, m.domain, m.created, p.score, n.total FROM ("
-        "SELECT c.id, c.score FROM c, n WHERE n.total <= %s OR c.id > n.oldest "
-        "ORDER BY c.score DESC, c.id DESC LIMIT %s OFFSET %s"
-        ") p CROSS JOIN n JOIN tools_memory m ON m.id = p.id AND m.tenant_id = %s AND m.subject = %s "
-        "ORDER BY p.score DESC, p.id DESC"
-    )
+def search(tenant_id: int, subject: str, query_words: list[str], filters: Filters, limit: int, offset: int) -> Page:
+    """One page of the owner's matching memories, best first."""
+    owner = owner_key(tenant_id, subject)
+    connection = connections[DEFAULT_DB_ALIAS]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, MAX_CANDIDATES, limit, offset, tenant_id, subject])
-        rows = cursor.fetchall()
-        if rows:
-            matched = rows[0][7]
-        elif offset:
-            cursor.execute(f"SELECT count(*) FROM ({candidates}) c", params)
-            matched = cursor.fetchone()[0]
+        if len(query_words) == 1 and not filters.active:
+            rows, matched, capped = _one_word(cursor, tenant_id, subject, owner, query_words[0], limit, offset)
         else:
-            matched = 0
+            rows, matched, capped = _ranked(
+                cursor, connection.vendor, tenant_id, subject, owner, query_words, filters, limit, offset
+            )
     results = [
         {
             "id": pk,
@@ -205,9 +246,92 @@ def search(tenant_id: int, subject: str, words: list[str], filters: Filters, lim
             "score": float(f"{score:.6g}"),
             "created": _created(created),
         }
-        for pk, content, tags, importance, domain, created, score, _ in rows
+        for pk, content, tags, importance, domain, created, score in rows
     ]
-    return Page(results=results, total=min(matched, MAX_CANDIDATES), capped=matched > MAX_CANDIDATES)
+    return Page(results=results, total=min(matched, MAX_CANDIDATES), capped=capped)
+
+
+def _one_word(cursor: Any, tenant_id: int, subject: str, owner: str, word: str, limit: int, offset: int) -> tuple:
+    """The exact BM25 order for one word, straight from the index: one statement (a second one only when
+    the page is past the end, to count)."""
+    cursor.execute(
+        f"SELECT {_ROW}, p.impact, {_DF} FROM ({_TOP} OFFSET %s) p JOIN tools_memory m ON m.id = p.memory_id "
+        "WHERE m.tenant_id = %s AND m.subject = %s ORDER BY p.impact DESC, p.memory_id DESC",
+        [owner, word, MAX_CANDIDATES + 1, owner, word, limit, offset, tenant_id, subject],
+    )
+    rows = cursor.fetchall()
+    if rows:
+        matched = rows[0][7]
+    elif offset:
+        cursor.execute(f"SELECT {_DF}", [owner, word, MAX_CANDIDATES + 1])
+        matched = cursor.fetchone()[0]
+    else:
+        matched = 0
+    return [row[:7] for row in rows], matched, matched > MAX_CANDIDATES
+
+
+def _ranked(
+    cursor: Any,
+    vendor: str,
+    tenant_id: int,
+    subject: str,
+    owner: str,
+    query_words: list[str],
+    filters: Filters,
+    limit: int,
+    offset: int,
+) -> tuple:
+    """Several words and/or filters: count df (and N for idf), then rank the candidates in one statement."""
+    several = len(query_words) > 1
+    counts = ", ".join([_DF] * len(query_words))
+    params: list[Any] = [value for word in query_words for value in (owner, word, MAX_COUNT + 1)]
+    if several:
+        counts += ", " + _OWNED
+        params += [tenant_id, subject, MAX_COUNT]
+    cursor.execute(f"SELECT {counts}", params)
+    found = cursor.fetchone()
+    dfs = [min(df, MAX_COUNT) for df in found[: len(query_words)]]
+    owned_count = found[-1] if several else 0
+    weighted = []
+    for word, df in zip(query_words, dfs, strict=True):
+        if df:
+            idf = math.log(1 + (max(owned_count, df) - df + 0.5) / (df + 0.5)) if several else 1.0
+            weighted.append((word, idf))
+    if not weighted:
+        return [], 0, False
+    unscanned = filters.active and any(df > MAX_SCAN for df in found[: len(query_words)])
+
+    where, where_params = _filters_sql(vendor, filters)
+    parts, params = [], []
+    for i, (word, idf) in enumerate(weighted):
+        if filters.active:
+            parts.append(
+                f"SELECT memory_id, impact * %s AS s FROM (SELECT p.memory_id, p.impact FROM ({_TOP}) p "
+                f"JOIN tools_memory m ON m.id = p.memory_id WHERE m.tenant_id = %s AND m.subject = %s{where} "
+                f"ORDER BY p.impact DESC, p.memory_id DESC LIMIT %s) w{i}"
+            )
+            params += [idf, owner, word, MAX_SCAN, tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
+        else:
+            parts.append(f"SELECT memory_id, impact * %s AS s FROM ({_TOP}) w{i}")
+            params += [idf, owner, word, MAX_CANDIDATES + 1]
+    candidates = f"SELECT memory_id, sum(s) AS score FROM ({' UNION ALL '.join(parts)}) u GROUP BY memory_id"
+    cursor.execute(
+        f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS total FROM c) "
+        f"SELECT {_ROW}, p.score, n.total FROM "
+        "(SELECT memory_id, score FROM c ORDER BY score DESC, memory_id DESC LIMIT %s OFFSET %s) p "
+        "CROSS JOIN n JOIN tools_memory m ON m.id = p.memory_id AND m.tenant_id = %s AND m.subject = %s "
+        "ORDER BY p.score DESC, p.memory_id DESC",
+        [*params, limit, offset, tenant_id, subject],
+    )
+    rows = cursor.fetchall()
+    if rows:
+        matched = rows[0][7]
+    elif offset:
+        cursor.execute(f"SELECT count(*) FROM ({candidates}) c", params)
+        matched = cursor.fetchone()[0]
+    else:
+        matched = 0
+    return [row[:7] for row in rows], matched, matched > MAX_CANDIDATES or unscanned
 
 
 def _tags(value: Any) -> list[str]:
@@ -220,4 +344,4 @@ def _tags(value: Any) -> list[str]:
 def _created(value: Any) -> str:
     """Raw-cursor timestamps: aware datetimes on PostgreSQL; naive UTC (datetime or text) on SQLite."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return moment.isoformat() if moment.tzinfo else moment.isoformat() + "+00:00"

@@ -78,6 +78,32 @@ class Memory(models.Model):
         return self.content[:60]
 
 
+class MemoryTerm(models.Model):
+    """One posting of the memory search index (``tools.memories``): a word of a memory, its owner's key and
+    its precomputed BM25 impact. Written only by ``tools.memories`` (store, save signal, ``index_memories``)."""
+
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="terms")
+    owner = models.CharField(max_length=16, help_text="tools.memories.owner_key(tenant id, subject).")
+    term = models.CharField(max_length=64)
+    impact = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "term", "-impact", "-memory"], name="memoryterm_top_idx")]
+
+    def __str__(self) -> str:
+        return self.term
+
+
+def _reindex_memory(sender: type[Memory], instance: Memory, created: bool, **kwargs: object) -> None:
+    """Keeps a saved memory's postings in step (admin edits included); deletes cascade to the postings."""
+    from tools.memories import reindex_after_save
+
+    reindex_after_save(instance, created, kwargs.get("update_fields"))  # type: ignore[arg-type]
+
+
+models.signals.post_save.connect(_reindex_memory, sender=Memory, dispatch_uid="tools.memories.reindex")
+
+
 class Codebase(models.Model):
     """A directory tree that ``codebase.search`` may read; nothing outside ``root`` is ever opened."""
 

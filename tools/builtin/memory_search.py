@@ -1,10 +1,10 @@
-"""``local_memory_search``: find the caller's memories by words, ranked by the database's full-text index
-(see ``tools.memories``: a memory matches when it has any of the query's words; best first).
+"""``local_memory_search``: find the caller's memories by words, ranked by BM25 from the impact-ordered
+search index (see ``tools.memories``: a memory matches when it has any of the query's words; best first).
 
 Filters: ``tags`` with ``tags_mode`` ``any`` (default: a memory with at least one of the tags) or ``all``
 (every tag); tags compare case-insensitively. ``domain`` is exact; ``min_importance`` inclusive. Paging by
-``offset``/``limit`` over the ranked list. ``total`` counts the matches ranked, at most
-``tools.memories.MAX_CANDIDATES`` (the most recent ones); ``total_capped`` is true when more memories match.
+``offset``/``limit`` over the ranked list. ``total`` counts the matches, at most
+``tools.memories.MAX_CANDIDATES``; ``total_capped`` is true when more memories match.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ OUTPUT_SCHEMA: dict[str, Any] = {
                 "required": ["id", "content", "tags", "importance", "domain", "score", "created"],
             },
         },
-        "total": {"type": "integer", "description": "Matches ranked (at most 1000, the most recent)."},
+        "total": {"type": "integer", "description": "Matches (counted up to 1000)."},
         "total_capped": {"type": "boolean", "description": "More memories match than total counts."},
     },
     "required": ["results", "total", "total_capped"],

@@ -1,9 +1,14 @@
-"""``local_memory_store``: remember a piece of text for the calling user (tenant + token subject)."""
+"""``local_memory_store``: remember a piece of text for the calling user (tenant + token subject).
+
+The memory and its search postings (``tools.memories``, written by the ``post_save`` signal) are stored in
+one transaction: an acknowledged store is searchable, and a failed one leaves neither."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from django.db import transaction
 
 from tools.memories import require_subject
 from tools.models import Memory
@@ -53,15 +58,16 @@ def store(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     if size > MAX_METADATA_BYTES:
         raise ToolError(f"metadata is {size} bytes serialized; the limit is {MAX_METADATA_BYTES}")
     tags = list(dict.fromkeys(tag.strip() for tag in args.get("tags", []) if tag.strip()))
-    memory = Memory.objects.create(
-        tenant=ctx.tenant,
-        subject=subject,
-        content=content,
-        tags=tags,
-        importance=args["importance"],
-        domain=args.get("domain", ""),
-        metadata=metadata,
-    )
+    with transaction.atomic():
+        memory = Memory.objects.create(
+            tenant=ctx.tenant,
+            subject=subject,
+            content=content,
+            tags=tags,
+            importance=args["importance"],
+            domain=args.get("domain", ""),
+            metadata=metadata,
+        )
     created = memory.created.isoformat()
     return ToolOutput(
         text=f"Stored memory {memory.pk}.",
