@@ -284,17 +284,19 @@ def _ranked(
     """Several words and/or filters: count df (and N for idf), then rank the candidates in one statement."""
     several = len(query_words) > 1
     counts = ", ".join([_DF] * len(query_words))
-    params: list[Any] = [value for word in query_words for value in (owner, word, MAX_COUNT + 1)]
+    counted_to = max(MAX_COUNT, MAX_SCAN) + 1
+    params: list[Any] = [value for word in query_words for value in (owner, word, counted_to)]
     if several:
         counts += ", " + _OWNED
         params += [tenant_id, subject, MAX_COUNT]
     cursor.execute(f"SELECT {counts}", params)
     found = cursor.fetchone()
-    dfs = [min(df, MAX_COUNT) for df in found[: len(query_words)]]
+    dfs = list(found[: len(query_words)])
     owned_count = found[-1] if several else 0
     weighted = []
-    for word, df in zip(query_words, dfs, strict=True):
-        if df:
+    for word, counted in zip(query_words, dfs, strict=True):
+        if counted:
+            df = min(counted, MAX_COUNT)
             idf = math.log(1 + (max(owned_count, df) - df + 0.5) / (df + 0.5)) if several else 1.0
             weighted.append((word, idf))
     if not weighted:
@@ -305,12 +307,22 @@ def _ranked(
     parts, params = [], []
     for i, (word, idf) in enumerate(weighted):
         if filters.active:
+            # Walk the word's postings best first (CROSS JOIN: SQLite keeps the postings as the outer loop,
+            # so the walk stops after MAX_CANDIDATES + 1 that pass); a word with more than MAX_SCAN
+            # postings is walked down to its MAX_SCAN-th posting only (an index range bound).
+            bound, bound_params = "", []
+            if dfs[query_words.index(word)] > MAX_SCAN:
+                cursor.execute(f"{_TOP} OFFSET %s", [owner, word, 1, MAX_SCAN - 1])
+                last_id, last_impact = cursor.fetchone()
+                bound = " AND p.impact >= %s AND (p.impact > %s OR p.memory_id >= %s)"
+                bound_params = [last_impact, last_impact, last_id]
             parts.append(
-                f"SELECT memory_id, impact * %s AS s FROM (SELECT p.memory_id, p.impact FROM ({_TOP}) p "
-                f"JOIN tools_memory m ON m.id = p.memory_id WHERE m.tenant_id = %s AND m.subject = %s{where} "
+                f"SELECT * FROM (SELECT p.memory_id, p.impact * %s AS s FROM tools_memoryterm p "
+                f"CROSS JOIN tools_memory m WHERE p.owner = %s AND p.term = %s{bound} AND m.id = p.memory_id "
+                f"AND m.tenant_id = %s AND m.subject = %s{where} "
                 f"ORDER BY p.impact DESC, p.memory_id DESC LIMIT %s) w{i}"
             )
-            params += [idf, owner, word, MAX_SCAN, tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
+            params += [idf, owner, word, *bound_params, tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
         else:
             parts.append(f"SELECT memory_id, impact * %s AS s FROM ({_TOP}) w{i}")
             params += [idf, owner, word, MAX_CANDIDATES + 1]
