@@ -1,10 +1,11 @@
 """Each tenant's periodic tasks, as django-celery-beat rows an admin can edit (interval, enabled, ...).
 
 Per tenant: "JWKS refresh: <slug>" every 10 minutes (``authz.tasks.refresh_jwks``) and "Scope sync: <slug>"
-every 15 minutes (``authz.tasks.sync_scopes``, which skips tenants without a Management API client). Rows are
+every 15 minutes (``authz.tasks.sync_scopes``, which skips tenants without a Management API client) and
+"Codebase re-index: <slug>" every 60 minutes (``tools.tasks.reindex_codebases``, incremental). Rows are
 created when a tenant is created and after every ``migrate`` (so the default tenant, which bootstrap makes
 without signals, gets them too); an existing row is never changed, so an admin's edits stay. Deleting a
-tenant deletes its rows. Codebase re-indexing has no task yet (the tools app has no re-index function).
+tenant deletes its rows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from authz.models import Tenant
 SCHEDULES = [
     ("authz.tasks.refresh_jwks", "JWKS refresh", 10),
     ("authz.tasks.sync_scopes", "Scope sync", 15),
+    ("tools.tasks.reindex_codebases", "Codebase re-index", 60),
 ]
 
 

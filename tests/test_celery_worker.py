@@ -137,6 +137,17 @@ def test_worker_syncs_scopes_through_two_429s(stack: tuple[LiveServer, Celery], 
     )
     assert recorded["status"] == "ok" and len(recorded["added"]) == 5 and recorded["finished"]
     assert recorded["tasks"] == [
+        ["Codebase re-index: default", "tools.tasks.reindex_codebases"],
         ["JWKS refresh: default", "authz.tasks.refresh_jwks"],
         ["Scope sync: default", "authz.tasks.sync_scopes"],
     ]
+
+
+def test_worker_reindexes_codebases(stack: tuple[LiveServer, Celery], tmp_path: Path) -> None:
+    web, probe = stack
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "hello.py").write_text("def greet():\n    return 'hello from the worker'\n")
+    web.manage("add_codebase", "repo", str(root))
+    (report,) = probe.send_task("tools.tasks.reindex_codebases", args=["default"]).get(timeout=120)
+    assert report["codebase"] == "repo" and report["files"] == 1 and report["added"] == 1, report
