@@ -10,13 +10,9 @@ them back, and leaving the field empty keeps the stored value.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -24,8 +20,8 @@ from django.http import HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from authz import devissuer, jwks, views
-from authz.models import Scope, Tenant
+from authz import devissuer, jwks, scopesync, views
+from authz.models import Scope, ScopeSyncRun, Tenant
 from tools.models import Tool
 
 SECRET_FIELDS = ("mgmt_client_secret",)
@@ -34,18 +30,6 @@ DEV_TOKEN_TTL_SECONDS = 3600
 
 def model_fields(model: type) -> set[str]:
     return {field.name for field in model._meta.get_fields()}
-
-
-def scope_sync_function() -> Callable[[Tenant], Any] | None:
-    """Issue 4's "sync scopes to Auth0" entry point, when ``authz.scopesync`` exists."""
-    if importlib.util.find_spec("authz.scopesync") is None:
-        return None
-    module = importlib.import_module("authz.scopesync")
-    for name in ("sync_tenant", "sync_scopes", "sync", "run"):
-        function = getattr(module, name, None)
-        if callable(function):
-            return function
-    return None
 
 
 class WriteOnlySecret(forms.CharField):
@@ -198,18 +182,16 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync scopes to Auth0 now (Management API)")
     def sync_scopes(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        sync = scope_sync_function()
-        if sync is None:
-            self.message_user(request, "Scope sync is not available in this build.", messages.ERROR)
-            return
         for tenant in queryset:
             try:
-                result = sync(tenant)
-            except Exception as exc:  # the sync records its own failures; show the reason here too
-                self.message_user(request, f"{tenant.slug}: scope sync failed: {exc}", messages.ERROR)
+                run = scopesync.sync(tenant)
+            except scopesync.NotConfigured as exc:
+                self.message_user(request, str(exc), messages.ERROR)
                 continue
-            status = getattr(result, "status", "") or (result.get("status") if isinstance(result, dict) else "")
-            self.message_user(request, f"{tenant.slug}: scope sync done {status}".rstrip())
+            if run.status == ScopeSyncRun.Status.OK:
+                self.message_user(request, f"{tenant.slug}: scopes synced (added: {', '.join(run.added) or 'none'})")
+            else:
+                self.message_user(request, f"{tenant.slug}: scope sync failed: {run.error}", messages.ERROR)
 
     @admin.action(description="Mint a development token (development issuer only, 1 hour, all scopes)")
     def mint_dev_token(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
@@ -235,30 +217,16 @@ class ScopeAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
 
 
-def _register_scope_sync_runs() -> None:
-    """Issue 4's ``ScopeSyncRun`` records, read-only, when the model exists."""
-    try:
-        model = apps.get_model("authz", "ScopeSyncRun")
-    except LookupError:
-        return
-    if admin.site.is_registered(model):
-        return
-    names = [field.name for field in model._meta.concrete_fields if field.name != "id"]
-    filters = [name for name in ("tenant", "status", "outcome") if name in names]
-    dates = [field.name for field in model._meta.concrete_fields if field.get_internal_type() == "DateTimeField"]
+@admin.register(ScopeSyncRun)
+class ScopeSyncRunAdmin(admin.ModelAdmin):
+    """Each scope sync to Auth0, read-only: what it added, updated, left alone and kept, or why it failed."""
 
-    class ScopeSyncRunAdmin(admin.ModelAdmin):
-        list_display = names[:8]
-        list_filter = filters
-        date_hierarchy = dates[0] if dates else None
+    list_display = ["started", "tenant", "status", "added", "updated", "unchanged", "kept", "error"]
+    list_filter = ["status", "tenant"]
+    date_hierarchy = "started"
 
-        def has_add_permission(self, request: HttpRequest) -> bool:
-            return False
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
-        def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-            return False
-
-    admin.site.register(model, ScopeSyncRunAdmin)
-
-
-_register_scope_sync_runs()
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

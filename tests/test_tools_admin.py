@@ -83,3 +83,17 @@ def test_tool_scopes_must_belong_to_the_tools_tenant(admin_client: Client, tenan
     reply = admin_client.post(f"/admin/tools/tool/{tool.pk}/change/", {**form, "scopes": [own.pk]})
     assert reply.status_code == 302
     assert [scope.name for scope in tool.scopes.all()] == ["search.read"]
+
+
+def test_codebase_list_shows_whether_the_index_is_current(admin_client: Client, tenant: Tenant, tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\ny = 2\n")
+    codebase = Codebase.objects.create(tenant=tenant, name="tree", root=str(tmp_path))
+    before = admin_client.get("/admin/tools/codebase/").content.decode()
+    assert 'alt="False"' in before
+    reply = admin_client.post(
+        "/admin/tools/codebase/", {"action": "reindex", "_selected_action": [codebase.pk]}, follow=True
+    )
+    shown = [str(message) for message in reply.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith("tree: re-indexed"), shown
+    after = admin_client.get("/admin/tools/codebase/").content.decode()
+    assert 'alt="True"' in after

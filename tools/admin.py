@@ -9,8 +9,6 @@ The audit log filters by tenant, tool, outcome, subject and date, and searches s
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 from django import forms
@@ -19,6 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from authz.models import Scope
+from tools import codebase_index
 from tools.codebase_files import resolve_root
 from tools.models import Codebase, Document, Memory, Tool, ToolCall
 from tools.registry import get
@@ -130,29 +129,36 @@ class CodebaseForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
 
 
-def reindex_function() -> Any:
-    """``tools.codebase_index.reindex`` when the search index exists in this build."""
-    if importlib.util.find_spec("tools.codebase_index") is None:
-        return None
-    return getattr(importlib.import_module("tools.codebase_index"), "reindex", None)
-
-
 @admin.register(Codebase)
 class CodebaseAdmin(admin.ModelAdmin):
     form = CodebaseForm
-    list_display = ["name", "tenant", "root"]
+    list_display = ["name", "tenant", "root", "index_current", "indexed_files", "indexed_lines", "indexed_at"]
     list_filter = ["tenant"]
+    list_select_related = ["tenant", "index"]
     actions = ["reindex"]
+
+    @admin.display(boolean=True, description="index current")
+    def index_current(self, codebase: Codebase) -> bool:
+        """False until the first re-index, and again once the root or globs change (searches then scan)."""
+        return codebase_index.is_current(codebase)
+
+    @admin.display(description="files")
+    def indexed_files(self, codebase: Codebase) -> int | None:
+        return codebase.index.files if hasattr(codebase, "index") else None
+
+    @admin.display(description="lines")
+    def indexed_lines(self, codebase: Codebase) -> int | None:
+        return codebase.index.lines if hasattr(codebase, "index") else None
+
+    @admin.display(description="indexed at")
+    def indexed_at(self, codebase: Codebase) -> object:
+        return codebase.index.indexed_at if hasattr(codebase, "index") else None
 
     @admin.action(description="Re-index now (codebase.search)")
     def reindex(self, request: HttpRequest, queryset: QuerySet[Codebase]) -> None:
-        function = reindex_function()
-        if function is None:
-            self.message_user(request, "The codebase index is not available in this build.", messages.ERROR)
-            return
         for codebase in queryset:
             try:
-                stats = function(codebase)
+                stats = codebase_index.reindex(codebase)
             except Exception as exc:  # a vanished root, a permission error: say which codebase and why
                 self.message_user(request, f"{codebase.name}: re-index failed: {exc}", messages.ERROR)
                 continue
