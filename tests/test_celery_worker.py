@@ -148,6 +148,6 @@ def test_worker_reindexes_codebases(stack: tuple[LiveServer, Celery], tmp_path: 
     root = tmp_path / "repo"
     root.mkdir()
     (root / "hello.py").write_text("def greet():\n    return 'hello from the worker'\n")
-    web.manage("add_codebase", "repo", str(root))
+    web.manage("add_codebase", "repo", str(root), "--no-index")
     (report,) = probe.send_task("tools.tasks.reindex_codebases", args=["default"]).get(timeout=120)
     assert report["codebase"] == "repo" and report["files"] == 1 and report["added"] == 1, report

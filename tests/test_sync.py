@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from authz.models import Scope, Tenant
+from tools import codebase_index
 from tools.models import Codebase, Tool
 from tools.sync import sync_after_migrate, sync_tools
 
@@ -127,6 +128,7 @@ def test_sync_tools_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_add_codebase_command(tmp_path: Path) -> None:
     tenant = new_tenant()
     (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.py").write_text("one\ntwo\n")
     os.symlink(tmp_path / "real", tmp_path / "link")
     out = io.StringIO()
     call_command(
@@ -146,7 +148,10 @@ def test_add_codebase_command(tmp_path: Path) -> None:
     codebase = Codebase.objects.get(tenant=tenant, name="demo")
     assert codebase.root == os.path.realpath(tmp_path / "real")
     assert (codebase.include, codebase.exclude) == ("*.py\n*.md", "vendor/")
-    assert out.getvalue() == f"Registered codebase demo for tenant sync-co: {codebase.root}\n"
+    registered, indexed = out.getvalue().splitlines()
+    assert registered == f"Registered codebase demo for tenant sync-co: {codebase.root}"
+    assert indexed.startswith("Indexed 1 files, 2 lines in ")
+    assert codebase_index.is_current(codebase)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,8 @@
-"""``manage.py add_codebase NAME PATH [--tenant SLUG] [--include GLOB ...] [--exclude GLOB ...]``."""
+"""``manage.py add_codebase NAME PATH [--tenant SLUG] [--include GLOB ...] [--exclude GLOB ...] [--no-index]``.
+
+Registers the codebase and builds its search index at once (``--no-index`` leaves that to
+``manage.py index_codebase`` or the hourly task); until a codebase is indexed, searches scan its tree.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authz.models import DEFAULT_TENANT, Tenant
 from tools.codebase_files import resolve_root
+from tools.codebase_index import reindex
 from tools.models import Codebase
 
 
@@ -20,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", default=DEFAULT_TENANT, help="Tenant slug (default: %(default)s).")
         parser.add_argument("--include", action="append", default=[], help="Glob to include (repeatable).")
         parser.add_argument("--exclude", action="append", default=[], help="Glob to skip (repeatable).")
+        parser.add_argument("--no-index", action="store_true", help="Register only; index later.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -35,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError("NAME must be 1 to 64 characters")
         if Codebase.objects.filter(tenant=tenant, name=name).exists():
             raise CommandError(f"Tenant {tenant.slug} already has a codebase {name!r}")
-        Codebase.objects.create(
+        codebase = Codebase.objects.create(
             tenant=tenant,
             name=name,
             root=root,
@@ -43,3 +49,6 @@ class Command(BaseCommand):
             exclude="\n".join(options["exclude"]),
         )
         self.stdout.write(f"Registered codebase {name} for tenant {tenant.slug}: {root}")
+        if not options["no_index"]:
+            report = reindex(codebase)
+            self.stdout.write(f"Indexed {report['files']} files, {report['lines']} lines in {report['seconds']:.2f} s")
