@@ -112,6 +112,20 @@ def test_store_search_delete(tenant: Tenant) -> None:
     assert again.content[0]["text"] == f"memory {memory.pk} not found"
 
 
+def test_store_writes_the_postings_index_memories_would(tenant: Tenant) -> None:
+    """The store path (one statement on PostgreSQL, the save signal on SQLite) and index_memories agree."""
+    pk = store(tenant, ALICE, "Ünïcode words, words: x_y", tags=["Tag One", "tag"], importance=8)
+    stored = sorted(MemoryTerm.objects.filter(memory_id=pk).values_list("owner", "term", "impact"))
+    owner = memories.owner_key(tenant.pk, "alice")
+    expected = memories.impacts("Ünïcode words, words: x_y", ["Tag One", "tag"], 8)
+    assert stored == sorted((owner, term, impact) for term, impact in expected.items())
+    assert {term for _, term, _ in stored} == {"unicode", "words", "x", "y", "tag", "one"}
+    memories.index_memories(Memory.objects.filter(pk=pk))
+    assert sorted(MemoryTerm.objects.filter(memory_id=pk).values_list("owner", "term", "impact")) == stored
+    memory = Memory.objects.get(pk=pk)
+    assert (memory.tags, memory.metadata, memory.importance) == (["Tag One", "tag"], {}, 8)
+
+
 def test_users_never_see_or_delete_each_others_memories(tenant: Tenant) -> None:
     mine = store(tenant, ALICE, "alice secret plan")
     theirs = store(tenant, BOB, "bob secret plan")

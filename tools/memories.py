@@ -62,6 +62,7 @@ from typing import Any
 import orjson
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from tools.models import Memory
 from tools.registry import ToolContext, ToolError
@@ -79,7 +80,8 @@ MAX_SCAN = 10_000  # postings per word examined when filters are given
 MAX_COUNT = 10_000  # bound of the df and N counts used by idf
 INDEXED_FIELDS = frozenset({"tenant", "tenant_id", "subject", "content", "tags", "importance"})
 
-_INSERT = "INSERT INTO tools_memoryterm (memory_id, owner, term, impact) VALUES (%s, %s, %s, %s)"
+_INSERT = "INSERT INTO tools_memoryterm (memory_id, owner, term, impact) VALUES "
+_ROWS_PER_INSERT = 200
 _TOP = (
     "SELECT memory_id, impact FROM tools_memoryterm WHERE owner = %s AND term = %s "
     "ORDER BY impact DESC, memory_id DESC LIMIT %s"
@@ -161,8 +163,12 @@ def index_memories(memories: Iterable[Memory], *, using: str = DEFAULT_DB_ALIAS,
                     [memory.pk for memory in batch],
                 )
             rows = [row for memory in batch for row in _rows(memory)]
-            if rows:
-                cursor.executemany(_INSERT, rows)
+            # Multi-row INSERTs, not executemany: one round trip for a store's postings (psycopg's
+            # executemany costs several), and at most 800 parameters per statement (SQLite's older limit 999).
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+                cursor.execute(_INSERT + values, [value for row in chunk for value in row])
             batch.clear()
             return len(rows)
 
@@ -180,6 +186,49 @@ def reindex_after_save(memory: Memory, created: bool, update_fields: Iterable[st
     if update_fields is not None and not INDEXED_FIELDS.intersection(update_fields):
         return
     index_memories([memory], using=memory._state.db or DEFAULT_DB_ALIAS, fresh=created)
+
+
+def store_memory(
+    tenant_id: int, subject: str, content: str, tags: list[str], importance: int, domain: str, metadata: dict
+) -> tuple[int, datetime]:
+    """Insert a memory with its postings, atomically; returns (id, created).
+
+    SQLite: ``transaction.atomic`` around ``Memory.objects.create`` (the ``post_save`` signal writes the
+    postings). PostgreSQL: ONE statement (a data-modifying CTE inserts the memory and its postings), atomic
+    by itself: the atomic block costs three extra round trips (BEGIN, the postings, COMMIT), which halved
+    the store rate through call_tool on PostgreSQL (~390/s -> ~155/s measured on the shared machine)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            memory = Memory.objects.create(
+                tenant_id=tenant_id,
+                subject=subject,
+                content=content,
+                tags=tags,
+                importance=importance,
+                domain=domain,
+                metadata=metadata,
+            )
+        return memory.pk, memory.created
+    created = timezone.now()
+    owner = owner_key(tenant_id, subject)
+    postings = list(impacts(content, tags, importance).items())
+    sql = (
+        "WITH new AS (INSERT INTO tools_memory (tenant_id, subject, content, tags, importance, domain, metadata, "
+        "created) VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s) RETURNING id)"
+    )
+    params: list[Any] = [tenant_id, subject, content, orjson.dumps(tags).decode(), importance, domain]
+    params += [orjson.dumps(metadata).decode(), created]
+    if postings:
+        values = ", ".join(["(%s, %s::float8)"] * len(postings))
+        sql += (
+            ", p AS (INSERT INTO tools_memoryterm (memory_id, owner, term, impact) "
+            f"SELECT new.id, %s, v.term, v.impact FROM new, (VALUES {values}) v(term, impact))"
+        )
+        params += [owner, *(value for posting in postings for value in posting)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " SELECT id FROM new", params)
+        return cursor.fetchone()[0], created
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,14 @@
 """``local_memory_store``: remember a piece of text for the calling user (tenant + token subject).
 
-The memory and its search postings (``tools.memories``, written by the ``post_save`` signal) are stored in
-one transaction: an acknowledged store is searchable, and a failed one leaves neither."""
+The memory and its search postings are stored atomically (``tools.memories.store_memory``): an
+acknowledged store is searchable, and a failed one leaves neither."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.db import transaction
-
-from tools.memories import require_subject
-from tools.models import Memory
+from tools.memories import require_subject, store_memory
 from tools.registry import ToolContext, ToolError, ToolOutput, ToolSpec
 
 NAME = "local_memory_store"
@@ -58,26 +55,12 @@ def store(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     if size > MAX_METADATA_BYTES:
         raise ToolError(f"metadata is {size} bytes serialized; the limit is {MAX_METADATA_BYTES}")
     tags = list(dict.fromkeys(tag.strip() for tag in args.get("tags", []) if tag.strip()))
-    with transaction.atomic():
-        memory = Memory.objects.create(
-            tenant=ctx.tenant,
-            subject=subject,
-            content=content,
-            tags=tags,
-            importance=args["importance"],
-            domain=args.get("domain", ""),
-            metadata=metadata,
-        )
-    created = memory.created.isoformat()
+    importance: int = args["importance"]
+    domain: str = args.get("domain", "")
+    pk, created = store_memory(ctx.tenant.pk, subject, content, tags, importance, domain, metadata)
     return ToolOutput(
-        text=f"Stored memory {memory.pk}.",
-        structured={
-            "id": memory.pk,
-            "tags": tags,
-            "importance": memory.importance,
-            "domain": memory.domain,
-            "created": created,
-        },
+        text=f"Stored memory {pk}.",
+        structured={"id": pk, "tags": tags, "importance": importance, "domain": domain, "created": created.isoformat()},
     )
 
 
