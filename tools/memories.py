@@ -40,10 +40,11 @@ one index range (``owner, term, impact DESC, memory_id DESC``).
 
 Scores are comparable within one result list only. Equal scores list the newest (highest id) first.
 
-Index maintenance, in the transaction of the memory write: ``local_memory_store`` creates the memory in
-``transaction.atomic`` and the ``post_save`` signal (``tools.models``) writes its postings; any other save
-(the admin) re-indexes when an indexed field may have changed; deletes cascade (through the ORM, which is
-how Django does CASCADE). ``QuerySet.update()`` and ``bulk_create()`` send no signal: call
+Index maintenance, in the transaction of the memory write: ``local_memory_store`` calls ``store_memory``
+(SQLite: ``transaction.atomic`` around the create, whose ``post_save`` signal (``tools.models``) writes the
+postings; PostgreSQL: one INSERT ... RETURNING statement with a data-modifying CTE for the postings); any
+other save (the admin) re-indexes when an indexed field may have changed; deletes cascade (through the
+ORM, which is how Django does CASCADE). ``QuerySet.update()`` and ``bulk_create()`` send no signal: call
 ``index_memories()`` after them (``bench/memory_bench.py`` does for its bulk load).
 """
 
