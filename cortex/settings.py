@@ -167,6 +167,9 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 if env_bool("TRUST_X_FORWARDED_PROTO"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# How long a process may answer MCP requests from its copy of a tenant row (cortex/mcp/tenants.py).
+TENANT_CACHE_SECONDS = float(os.environ.get("TENANT_CACHE_SECONDS", "1"))
+
 # Largest MCP request body accepted (bytes); larger bodies get 413 before they are parsed.
 MCP_MAX_BODY_BYTES = int(os.environ.get("MCP_MAX_BODY_BYTES", str(1024 * 1024)))
 

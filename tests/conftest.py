@@ -16,6 +16,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from authz import devissuer, jwks, metadata, verifier
 from authz.models import DEFAULT_TENANT, Tenant
+from cortex.mcp import tenants
 from tools import catalog, service
 
 MODERN = "2026-07-28"
@@ -95,6 +96,7 @@ def rpc(response: HttpResponse) -> dict[str, Any]:
 @pytest.fixture
 def fresh_caches() -> Iterator[None]:
     """Per-process caches are keyed on tenant pk and config_version, which a rolled-back test DB reuses."""
+    tenants.forget()
     catalog._cache.clear()
     service._descriptors.clear()
     metadata._scope_names.clear()
