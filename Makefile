@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
-THREADS ?= 4
+THREADS ?= 2
 
 .PHONY: run serve worker beat test test-sqlite test-postgres lint bench bench-codebase clean interop-install conformance doctor
 

@@ -36,7 +36,7 @@ from tests.live import LiveServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 MEMORIES = 1000
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
 
@@ -139,7 +139,7 @@ def main() -> int:
         database = "PostgreSQL" if server.env["DATABASE_URL"].startswith("postgres") else "SQLite"
         print(f"wrk: {CONNECTIONS} connections, {SECONDS} s, one server process ({THREADS} threads), {database}")
         done = subprocess.run(
-            ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(script), url],
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(script), url],
             capture_output=True,
             text=True,
             check=True,

@@ -9,7 +9,8 @@ own). ``LOG_FORMAT=console`` renders the same lines for humans. Nothing is logge
 MCP hot path stays at a few microseconds of overhead (an id and two metric updates).
 
 Request id. Taken from an incoming ``X-Request-ID`` when it is short and plain (a proxy's id joins the two
-logs), otherwise 16 random hex digits; echoed in the response's ``X-Request-ID`` header.
+logs), otherwise 16 hex digits (a random per-process prefix and a serial); echoed in the response's
+``X-Request-ID`` header.
 
 Metrics (``/metrics``, see :func:`metrics_view`):
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import hmac
+import itertools
 import logging
 import os
 import re
@@ -109,10 +111,20 @@ def configure_structlog() -> None:
     )
 
 
+_serial = itertools.count(1)
+_prefix: tuple[int, str] = (0, "")
+
+
 def new_request_id(incoming: str | None) -> str:
+    """The incoming id when plain, else 16 hex digits: 8 random per process, then a per-process serial (unique
+    without asking the OS for randomness on every request)."""
+    global _prefix
     if incoming and _INCOMING_ID.fullmatch(incoming):
         return incoming
-    return secrets.token_hex(8)
+    pid = os.getpid()
+    if _prefix[0] != pid:  # a forked worker draws its own prefix
+        _prefix = (pid, secrets.token_hex(4))
+    return f"{_prefix[1]}{next(_serial) & 0xFFFFFFFF:08x}"
 
 
 class RequestIdMiddleware:

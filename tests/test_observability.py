@@ -123,3 +123,10 @@ def test_metrics_endpoint_protection(
         body = reply.content.decode()
         assert "# TYPE cortex_token_checks_total counter" in body
         assert "# TYPE cortex_http_request_duration_seconds histogram" in body
+
+
+def test_generated_request_ids_are_unique_and_plain() -> None:
+    ids = [observability.new_request_id(None) for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(value) == 16 and int(value, 16) >= 0 for value in ids)
+    assert observability.new_request_id("bad id with spaces") not in ids

@@ -183,17 +183,24 @@ def check_media_types(request: HttpRequest) -> None:
 
 
 def read_body(request: HttpRequest) -> bytes:
-    """At most ``MCP_MAX_BODY_BYTES``: refused on the declared length before reading, and on what was read."""
+    """At most ``MCP_MAX_BODY_BYTES``: refused on the declared length before reading, and on what was read.
+
+    A declared length is read exactly (asking the server for ``limit + 1`` bytes costs a buffer that size on
+    every request); without one, at most ``limit + 1`` bytes are read to tell an oversized body."""
     limit: int = settings.MCP_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH")
+    wanted = limit + 1
     if declared:
         try:
             length = int(declared)
         except ValueError:
             raise InvalidRequest("Invalid Content-Length") from None
+        if length < 0:
+            raise InvalidRequest("Invalid Content-Length")
         if length > limit:
             raise BodyTooLarge(f"Payload Too Large: the limit is {limit} bytes")
-    body = request.read(limit + 1)
+        wanted = length
+    body = request.read(wanted)
     if len(body) > limit:
         raise BodyTooLarge(f"Payload Too Large: the limit is {limit} bytes")
     return body
