@@ -103,7 +103,18 @@ class LiveServer:
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer in 30 s:\n{self.log.read_text()}")
 
-    def stop(self) -> None:
+    def worker_pids(self) -> list[int]:
+        """The server's child processes (granian's workers, which serve the requests), from /proc."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+    def restart(self) -> LiveServer:
+        """Stop the server process (if still running) and start a new one on the same port and database."""
+        self.stop(keep_database=True)
+        return self.start()
+
+    def stop(self, *, keep_database: bool = False) -> None:
         if self.proc is not None:
             self.proc.terminate()
             try:
@@ -111,5 +122,5 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self._pg_name:
+        if self._pg_name and not keep_database:
             _drop_database(self._pg_name)
