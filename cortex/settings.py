@@ -112,6 +112,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         "transaction_mode": "IMMEDIATE",
     }
+# PostgreSQL (issue 3 speed): psycopg 3 server-side binding, so a statement a connection runs again and again
+# (the audit INSERT, the memory store and search SQL, the codebase search queries) becomes a prepared statement
+# after PG_PREPARE_THRESHOLD runs: no re-parsing or re-planning per call. PG_SERVER_SIDE_BINDING=0 turns it off
+# (needed behind a pooler in transaction mode that cannot keep prepared statements, e.g. PgBouncer < 1.21).
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("PG_SERVER_SIDE_BINDING", True):
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": int(os.environ.get("PG_PREPARE_THRESHOLD", "5"))}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
