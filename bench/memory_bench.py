@@ -14,6 +14,10 @@ What it measures, so the figures mean something:
 4. The `make bench` case in isolation: 1,000 memories of another user as bench/mcp_bench.py stores them,
    ``{"query": "alpha", "limit": 5}`` through call_tool and through ``tools.memories.search`` alone.
 5. Store throughput: BENCH_STORES ``local_memory_store`` calls through call_tool, one client.
+6. The same through the MCP endpoint: the server started as `make serve` does (one worker process, DEBUG off,
+   tests/live.py) on this database, a bearer token from a stand-in issuer checked on every request; one
+   client over one keep-alive connection sends the uniform and Zipf query sets (latency of each request)
+   and BENCH_STORES stores.
 """
 
 from __future__ import annotations
@@ -179,10 +183,66 @@ def main() -> int:
                 raise RuntimeError(f"store failed: {result.content}")
         stored = time.perf_counter() - began
         print(f"store through call_tool, one client: {STORES} in {stored:.2f} s ({STORES / stored:.0f}/s)")
+        through_endpoint(url, tenant, user.subject, rnd)
         return 0
     finally:
         connections.close_all()
         drop()
+
+
+def through_endpoint(url: str, tenant: object, subject: str, rnd: random.Random) -> None:
+    """Phase 6: the same searches and stores as HTTP requests to a real server process on this database."""
+    import httpx
+
+    from bench.mcp_bench import StandInIssuer
+    from tests.live import LiveServer
+
+    issuer = StandInIssuer()
+    tenant.issuer = issuer.issuer  # type: ignore[attr-defined]
+    tenant.jwks_uri = f"{issuer.issuer}.well-known/jwks.json"  # type: ignore[attr-defined]
+    tenant.rate_limit_per_minute = 0  # type: ignore[attr-defined]  # one client, back to back
+    tenant.save()  # type: ignore[attr-defined]
+    workdir = Path(tempfile.mkdtemp(prefix="cortex-memory-bench-live-"))
+    server = LiveServer(workdir, {"DEBUG": "0", "DATABASE_URL": url}).start()
+    try:
+        endpoint = f"{server.url}/t/{tenant.slug}/mcp"  # type: ignore[attr-defined]
+        token = issuer.mint(tenant.resource_url, subject, ["memory.read", "memory.write"])  # type: ignore[attr-defined]
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+        with httpx.Client(timeout=30, headers=headers) as client:
+
+            def call(name: str, arguments: dict) -> float:
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": name, "arguments": arguments},
+                }
+                began = time.perf_counter()
+                reply = client.post(endpoint, json=body)
+                elapsed = time.perf_counter() - began
+                result = reply.json().get("result") if reply.status_code == 200 else None
+                if result is None or result.get("isError"):
+                    raise RuntimeError(f"{name} through the endpoint failed: {reply.status_code} {reply.text[:300]}")
+                return elapsed
+
+            for name, weights in (("uniform", None), ("zipf", ZIPF)):
+                samples = [
+                    call(
+                        "local_memory_search",
+                        {"query": " ".join(rnd.choices(VOCABULARY, weights, k=rnd.randint(1, 3))), "limit": 10},
+                    )
+                    for _ in range(QUERIES)
+                ]
+                print(f"through the MCP endpoint, search, {QUERIES} {name} queries, limit 10: {percentiles(samples)}")
+            began = time.perf_counter()
+            for i in range(STORES):
+                content = f"posted {i}: " + " ".join(rnd.choices(VOCABULARY, ZIPF, k=12))
+                call("local_memory_store", {"content": content, "tags": ["bench"]})
+            stored = time.perf_counter() - began
+            print(f"through the MCP endpoint, store, one client: {STORES} in {stored:.2f} s ({STORES / stored:.0f}/s)")
+    finally:
+        server.stop()
+        issuer.httpd.shutdown()
 
 
 if __name__ == "__main__":
