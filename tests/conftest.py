@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from authz import devissuer, jwks, metadata, verifier
 from authz.models import DEFAULT_TENANT, Tenant
 from cortex.mcp import tenants
-from tools import catalog, service
+from tools import catalog, codebase_index, service
 
 MODERN = "2026-07-28"
 SEED_TOOLS = ["codebase.search", "docs.create", "local_memory_delete", "local_memory_search", "local_memory_store"]
@@ -99,6 +99,7 @@ def fresh_caches() -> Iterator[None]:
     tenants.forget()
     catalog._cache.clear()
     service._descriptors.clear()
+    codebase_index._maps.clear()
     metadata._scope_names.clear()
     verifier._verified.clear()
     jwks.reset()

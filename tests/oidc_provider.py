@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from tests import processes
 from tests.live import ROOT
 
 SCRIPT = ROOT / "interop" / "oidc-provider.mjs"
@@ -96,13 +97,7 @@ class OidcProvider:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
 
     def tenant_env(self) -> dict[str, str]:
         """Environment for ``LiveServer``: the default tenant trusts this authorization server."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis as redis_client
 
+from tests import processes
 from tests.live import free_port
 
 
@@ -52,13 +53,7 @@ class RedisServer:
         return redis_client.Redis.from_url(self.url)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from tests import auth0_standin
+from tests import auth0_standin, processes
 from tests import redis_server as redis_helpers
 from tests.auth0_standin import Auth0StandIn
 from tests.live import BIN, ROOT, LiveServer
@@ -72,12 +72,7 @@ def stack(tmp_path: Path, standin: Auth0StandIn, redis_url: str) -> Iterator[tup
                 raise RuntimeError(f"worker did not start:\n{(tmp_path / 'worker.log').read_text()}")
         yield web, probe
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        processes.stop(worker, timeout=20)
         web.stop()
         probe.close()
 

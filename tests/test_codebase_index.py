@@ -7,7 +7,6 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -21,13 +20,7 @@ from tools import codebase_index
 from tools.codebase_index import Query, SearchError, fold, query_keys, required_literals, search
 from tools.models import Codebase, CodebaseFile, CodebaseIndex, CodebaseTrigram
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    codebase_index._maps.clear()
-    yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_caches")]
 
 
 @pytest.fixture

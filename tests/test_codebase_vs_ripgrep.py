@@ -14,17 +14,16 @@ import os
 import shutil
 import subprocess
 import sysconfig
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from authz.models import Tenant
 from authz.principal import Principal
-from tools import catalog, codebase_index, service
+from tools import codebase_index, service
 from tools.models import Codebase
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_caches")]
 
 STDLIB = sysconfig.get_paths()["stdlib"]
 PACKAGES = [
@@ -66,14 +65,6 @@ QUERIES: list[tuple[str, bool]] = [
     ("assertequal", False),
     ("XYZZY_NEVER_THERE", False),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    catalog._cache.clear()
-    service._descriptors.clear()
-    codebase_index._maps.clear()
-    yield
 
 
 def _ripgrep(query: str, case_sensitive: bool) -> set[tuple[str, int]]:

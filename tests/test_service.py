@@ -22,7 +22,7 @@ from tools.models import Document, Tool, ToolCall
 from tools.registry import ToolContext, ToolOutput, ToolSpec, registry
 from tools.sync import sync_tools
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_caches")]
 
 SEED = {
     "codebase.search": ["search.read"],
@@ -50,13 +50,6 @@ TOOL = ToolSpec(
     default_scopes=(),
     handler=_crash,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    catalog._cache.clear()
-    service._descriptors.clear()
-    yield
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,20 +10,13 @@ from jsonschema import Draft202012Validator
 
 from authz.models import Tenant
 from authz.principal import Principal
-from tools import catalog, service
+from tools import service
 from tools.builtin.docs_create import OUTPUT_SCHEMA
 from tools.models import Document
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_caches")]
 
 WRITER = Principal(subject="auth0|alice", client_id="chatgpt", scopes=frozenset({"docs.write"}), expires_at=0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    catalog._cache.clear()
-    service._descriptors.clear()
-    yield
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import itertools
 import math
 import random
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -26,18 +25,11 @@ from tools.models import Memory, MemoryTerm, Tool
 
 fulltext = importlib.import_module("tools.migrations.0002_memory_fulltext")
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_caches")]
 
 ALL = frozenset({"memory.read", "memory.write", "memory.delete"})
 ALICE = Principal(subject="alice", client_id="c", scopes=ALL, expires_at=0)
 BOB = Principal(subject="bob", client_id="c", scopes=ALL, expires_at=0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    catalog._cache.clear()
-    service._descriptors.clear()
-    yield
 
 
 @pytest.fixture
