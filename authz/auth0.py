@@ -115,10 +115,6 @@ def token(tenant: Tenant) -> str:
     return str(access_token)
 
 
-def forget_token(tenant: Tenant) -> None:
-    cache.delete(_token_key(tenant))
-
-
 def client(tenant: Tenant) -> Auth0:
     """The SDK's Management API client for the tenant (bounded 429 retries, our cached token)."""
     host = domain(tenant)

@@ -141,10 +141,6 @@ class Tenant(models.Model):
     def scope_claim_list(self) -> list[str]:
         return split_words(self.scope_claims)
 
-    @property
-    def origin_list(self) -> list[str]:
-        return split_words(self.allowed_origins)
-
 
 class Scope(models.Model):
     """An OAuth scope (an Auth0 API permission) in the tenant's connector catalogue."""

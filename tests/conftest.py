@@ -101,7 +101,7 @@ def fresh_caches() -> Iterator[None]:
     service._descriptors.clear()
     codebase_index._maps.clear()
     metadata._scope_names.clear()
-    verifier._verified.clear()
+    verifier.clear_cache()
     jwks.reset()
     cache.clear()
     yield

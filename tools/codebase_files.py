@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pathspec
@@ -160,12 +159,3 @@ def read_text(real: str) -> str | None:
     if len(data) > MAX_FILE_BYTES or b"\x00" in data:
         return None
     return data.decode("utf-8", errors="replace")
-
-
-def iter_lines(text: str) -> Iterator[str]:
-    """Lines as editors number them: split on ``\\n`` only, a trailing ``\\r`` dropped."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for line in lines:
-        yield line[:-1] if line.endswith("\r") else line
