@@ -113,10 +113,7 @@ def main() -> int:
     issuer = StandInIssuer()
     workdir = Path(tempfile.mkdtemp(prefix="cortex-codebase-bench-"))
     env = {
-        "DEBUG": "0",
-        "AUTH_ISSUER": issuer.issuer,
-        "AUTH_JWKS_URI": f"{issuer.issuer}.well-known/jwks.json",
-        "AUTH_AUTHORIZATION_SERVER": issuer.issuer.rstrip("/"),
+        **issuer.server_env(),
         "RATE_LIMIT_PER_MINUTE": "0",  # the benchmark client is one user sending back to back
     }
     server = LiveServer(workdir, env).start()

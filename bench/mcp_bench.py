@@ -66,6 +66,15 @@ class StandInIssuer:
         self.issuer = f"http://127.0.0.1:{self.httpd.server_port}/"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def server_env(self) -> dict[str, str]:
+        """The environment of a production-like server (DEBUG off) whose default tenant trusts this issuer."""
+        return {
+            "DEBUG": "0",
+            "AUTH_ISSUER": self.issuer,
+            "AUTH_JWKS_URI": f"{self.issuer}.well-known/jwks.json",
+            "AUTH_AUTHORIZATION_SERVER": self.issuer.rstrip("/"),
+        }
+
     def mint(self, audience: str, subject: str, scopes: list[str]) -> str:
         now = int(time.time())
         claims = {
@@ -97,10 +106,7 @@ def main() -> int:
     issuer = StandInIssuer()
     workdir = Path(tempfile.mkdtemp(prefix="cortex-bench-"))
     env = {
-        "DEBUG": "0",
-        "AUTH_ISSUER": issuer.issuer,
-        "AUTH_JWKS_URI": f"{issuer.issuer}.well-known/jwks.json",
-        "AUTH_AUTHORIZATION_SERVER": issuer.issuer.rstrip("/"),
+        **issuer.server_env(),
         # One user sends everything: lift the per-user limit out of the way but keep its check on the path.
         "RATE_LIMIT_PER_MINUTE": "60000000",
         "RATE_LIMIT_BURST": "1000000",

@@ -93,6 +93,16 @@ def rpc(response: HttpResponse) -> dict[str, Any]:
     return orjson.loads(response.content)
 
 
+def ok(response: HttpResponse, id: object = 1) -> dict[str, Any]:
+    """The result of a successful JSON-RPC reply (200, our id, no session id, no error)."""
+    assert response.status_code == 200, response.content
+    assert "Mcp-Session-Id" not in response
+    body = rpc(response)
+    assert body["id"] == id
+    assert "error" not in body, body
+    return body["result"]
+
+
 @pytest.fixture
 def fresh_caches() -> Iterator[None]:
     """Per-process caches are keyed on tenant pk and config_version, which a rolled-back test DB reuses."""

@@ -9,18 +9,9 @@ import pytest
 from mcp_types import _v2025_11_25 as wire
 
 from cortex.mcp import versions
-from tests.conftest import SEED_TOOLS, McpClient, rpc
+from tests.conftest import SEED_TOOLS, McpClient, ok, rpc
 
 pytestmark = pytest.mark.django_db
-
-
-def ok(response: Any, id: object = 1) -> dict[str, Any]:
-    assert response.status_code == 200, response.content
-    assert "Mcp-Session-Id" not in response
-    body = rpc(response)
-    assert body["id"] == id
-    assert "error" not in body, body
-    return body["result"]
 
 
 def error(response: Any, code: int, id: object = 1) -> dict[str, Any]:

@@ -11,18 +11,16 @@ from mcp_types import _v2026_07_28 as wire
 
 from cortex.mcp import versions
 from tests.conftest import MODERN, SEED_TOOLS, McpClient, envelope, rpc
+from tests.conftest import ok as conftest_ok
 
 pytestmark = pytest.mark.django_db
 
 
 def ok(response: Any, id: object = 1) -> dict[str, Any]:
-    assert response.status_code == 200, response.content
-    assert "Mcp-Session-Id" not in response
-    body = rpc(response)
-    assert body["id"] == id
-    assert "error" not in body, body
-    assert body["result"]["resultType"] == "complete"
-    return body["result"]
+    """A successful reply of the modern era: every result carries ``resultType``."""
+    result = conftest_ok(response, id)
+    assert result["resultType"] == "complete"
+    return result
 
 
 def error(response: Any, status: int, code: int, id: object = 1) -> dict[str, Any]:
