@@ -187,11 +187,21 @@ def token_checked(error: BaseException | None = None, *, missing: bool = False) 
 def tool_called(tool: str, outcome: str, duration_ms: float) -> None:
     """Count one audited ``tools/call``. The tool label is the audited name (unknown names are refused before
     any handler runs, and are counted under ``<unknown>`` so a client cannot grow the label set)."""
-    from tools.registry import get
+    children = _tool_children.get((tool, outcome))
+    if children is None:
+        from tools.registry import get
 
-    label = tool if get(tool) is not None else "<unknown>"
-    TOOL_CALLS.labels(label, outcome).inc()
-    TOOL_CALL_SECONDS.labels(label).observe(duration_ms / 1000)
+        label = tool if get(tool) is not None else "<unknown>"
+        children = (TOOL_CALLS.labels(label, outcome), TOOL_CALL_SECONDS.labels(label))
+        if label != "<unknown>":
+            _tool_children[(tool, outcome)] = children
+    children[0].inc()
+    children[1].observe(duration_ms / 1000)
+
+
+# (tool, outcome) -> the two labelled series of a registered tool: ``labels()`` costs a lock and a dict lookup
+# per call, on every tools/call. Unknown names are not kept (a client could send any number of them).
+_tool_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 
 # --- the /metrics endpoint -------------------------------------------------------------------------------------

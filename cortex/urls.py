@@ -8,6 +8,8 @@ from cortex import health, observability
 from cortex.api import api
 
 urlpatterns = [
+    # First: the MCP endpoint is the hottest route, and Django tries patterns in order.
+    path("", api.urls),
     # Operator routes (issue 5): admin logout through Auth0, Auth0 sign-in (mozilla-django-oidc), probes, metrics.
     path("admin/logout/", admin_logout, name="admin_logout"),
     path("oidc/", include("mozilla_django_oidc.urls")),
@@ -15,5 +17,4 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", observability.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
-    path("", api.urls),
 ]

@@ -320,3 +320,35 @@ def test_schema_defaults_are_applied(tenant: Tenant, tmp_path: Any) -> None:
     assert result.structured is not None
     assert len(result.structured["matches"]) == 50  # limit defaults to 50, case-insensitive by default
     assert result.structured["matches"][0]["before"] == []  # context defaults to 0
+
+
+DIGITS = ToolSpec(
+    name="test.digits",
+    title="Digits",
+    description="A schema on which the two validators disagree.",
+    input_schema={"type": "object", "properties": {"n": {"type": "string", "pattern": "^\\d+$"}}},
+    default_scopes=(),
+    handler=_crash,
+)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"n": "123"}, ({"n": "123"}, "")),
+        ({"n": "12a"}, (None, "Invalid arguments: n: '12a' does not match '^\\\\d+$'")),
+        # JSON Schema patterns are ECMA-262, where \d is [0-9]: jsonschema-rs refuses an Arabic-Indic digit that
+        # Python's re accepts, so the refusal is reported with jsonschema-rs's own message.
+        ({"n": "\u0663"}, (None, 'Invalid arguments: n: "\u0663" does not match "^\\d+$"')),
+    ],
+)
+def test_validation_is_decided_by_jsonschema_rs_and_explained_by_jsonschema(
+    arguments: dict[str, Any], expected: tuple[dict[str, Any] | None, str]
+) -> None:
+    assert service.validate(DIGITS, arguments) == expected
+
+
+def test_a_whole_float_is_an_integer_and_handed_over_as_int() -> None:
+    args, problem = service.validate(registry()["local_memory_search"], {"query": "alpha", "limit": 5.0})
+    assert (args, problem) == ({"query": "alpha", "limit": 5, "offset": 0, "tags_mode": "any"}, "")
+    assert type(args["limit"]) is int

@@ -2,8 +2,8 @@
 
 Written on every call, so it is on the hottest path. ``Model.objects.create`` spends most of its time
 building the INSERT (about two thirds of the cost, measured on SQLite); here the statement is built once per
-database alias from the model's own metadata, and each call only adapts its values and executes it, in
-autocommit, like ``create`` would.
+database alias from the model's own metadata, and each call only adapts its values and executes it through
+``cortex.rawsql`` (the driver's cursor), in autocommit, like ``create`` would.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from authz.models import Tenant
 from authz.principal import Principal
-from cortex import observability
+from cortex import observability, rawsql
 from tools.models import ToolCall
 
 COLUMNS = ("tenant_id", "subject", "client_id", "tool", "outcome", "error", "duration_ms", "created")
@@ -48,6 +48,5 @@ def record(
         round(duration_ms, 3),
         connection.ops.adapt_datetimefield_value(timezone.now()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_statement(alias), values)
+    rawsql.execute(_statement(alias), values, using=alias)
     observability.tool_called(tool, outcome, duration_ms)

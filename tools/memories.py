@@ -65,6 +65,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from cortex import rawsql
 from tools.models import Memory
 from tools.registry import ToolContext, ToolError
 
@@ -278,14 +279,11 @@ def _filters_sql(vendor: str, filters: Filters) -> tuple[str, list[Any]]:
 def search(tenant_id: int, subject: str, query_words: list[str], filters: Filters, limit: int, offset: int) -> Page:
     """One page of the owner's matching memories, best first."""
     owner = owner_key(tenant_id, subject)
-    connection = connections[DEFAULT_DB_ALIAS]
-    with connection.cursor() as cursor:
-        if len(query_words) == 1 and not filters.active:
-            rows, matched, capped = _one_word(cursor, tenant_id, subject, owner, query_words[0], limit, offset)
-        else:
-            rows, matched, capped = _ranked(
-                cursor, connection.vendor, tenant_id, subject, owner, query_words, filters, limit, offset
-            )
+    if len(query_words) == 1 and not filters.active:
+        rows, matched, capped = _one_word(tenant_id, subject, owner, query_words[0], limit, offset)
+    else:
+        vendor = connections[DEFAULT_DB_ALIAS].vendor
+        rows, matched, capped = _ranked(vendor, tenant_id, subject, owner, query_words, filters, limit, offset)
     results = [
         {
             "id": pk,
@@ -301,27 +299,24 @@ def search(tenant_id: int, subject: str, query_words: list[str], filters: Filter
     return Page(results=results, total=min(matched, MAX_CANDIDATES), capped=capped)
 
 
-def _one_word(cursor: Any, tenant_id: int, subject: str, owner: str, word: str, limit: int, offset: int) -> tuple:
+def _one_word(tenant_id: int, subject: str, owner: str, word: str, limit: int, offset: int) -> tuple:
     """The exact BM25 order for one word, straight from the index: one statement (a second one only when
     the page is past the end, to count)."""
-    cursor.execute(
+    rows = rawsql.fetchall(
         f"SELECT {_ROW}, p.impact, {_DF} FROM ({_TOP} OFFSET %s) p JOIN tools_memory m ON m.id = p.memory_id "
         "WHERE m.tenant_id = %s AND m.subject = %s ORDER BY p.impact DESC, p.memory_id DESC",
         [owner, word, MAX_CANDIDATES + 1, owner, word, limit, offset, tenant_id, subject],
     )
-    rows = cursor.fetchall()
     if rows:
         matched = rows[0][7]
     elif offset:
-        cursor.execute(f"SELECT {_DF}", [owner, word, MAX_CANDIDATES + 1])
-        matched = cursor.fetchone()[0]
+        matched = _first(f"SELECT {_DF}", [owner, word, MAX_CANDIDATES + 1])[0]
     else:
         matched = 0
     return [row[:7] for row in rows], matched, matched > MAX_CANDIDATES
 
 
 def _ranked(
-    cursor: Any,
     vendor: str,
     tenant_id: int,
     subject: str,
@@ -339,8 +334,7 @@ def _ranked(
     if several:
         counts += ", " + _OWNED
         params += [tenant_id, subject, MAX_COUNT]
-    cursor.execute(f"SELECT {counts}", params)
-    found = cursor.fetchone()
+    found = _first(f"SELECT {counts}", params)
     dfs = list(found[: len(query_words)])
     owned_count = found[-1] if several else 0
     weighted = []
@@ -362,8 +356,7 @@ def _ranked(
             # postings is walked down to its MAX_SCAN-th posting only (an index range bound).
             bound, bound_params = "", []
             if dfs[query_words.index(word)] > MAX_SCAN:
-                cursor.execute(f"{_TOP} OFFSET %s", [owner, word, 1, MAX_SCAN - 1])
-                last_id, last_impact = cursor.fetchone()
+                last_id, last_impact = _first(f"{_TOP} OFFSET %s", [owner, word, 1, MAX_SCAN - 1])
                 bound = " AND p.impact >= %s AND (p.impact > %s OR p.memory_id >= %s)"
                 bound_params = [last_impact, last_impact, last_id]
             parts.append(
@@ -377,7 +370,7 @@ def _ranked(
             parts.append(f"SELECT memory_id, impact * %s AS s FROM ({_TOP}) w{i}")
             params += [idf, owner, word, MAX_CANDIDATES + 1]
     candidates = f"SELECT memory_id, sum(s) AS score FROM ({' UNION ALL '.join(parts)}) u GROUP BY memory_id"
-    cursor.execute(
+    rows = rawsql.fetchall(
         f"WITH c AS MATERIALIZED ({candidates}), n AS (SELECT count(*) AS total FROM c) "
         f"SELECT {_ROW}, p.score, n.total FROM "
         "(SELECT memory_id, score FROM c ORDER BY score DESC, memory_id DESC LIMIT %s OFFSET %s) p "
@@ -385,15 +378,20 @@ def _ranked(
         "ORDER BY p.score DESC, p.memory_id DESC",
         [*params, limit, offset, tenant_id, subject],
     )
-    rows = cursor.fetchall()
     if rows:
         matched = rows[0][7]
     elif offset:
-        cursor.execute(f"SELECT count(*) FROM ({candidates}) c", params)
-        matched = cursor.fetchone()[0]
+        matched = _first(f"SELECT count(*) FROM ({candidates}) c", params)[0]
     else:
         matched = 0
     return [row[:7] for row in rows], matched, matched > MAX_CANDIDATES or unscanned
+
+
+def _first(sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
+    """The first row of a query that always returns one (counts, or a posting known to exist)."""
+    row = rawsql.fetchone(sql, params)
+    assert row is not None, sql
+    return row
 
 
 def _tags(value: Any) -> list[str]:

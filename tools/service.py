@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -103,13 +104,25 @@ def list_tools(tenant: Tenant) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------- tools/call
 
-_validators: dict[int, tuple[ToolSpec, Draft202012Validator, dict[str, Any]]] = {}
+
+@dataclass(frozen=True)
+class _Compiled:
+    spec: ToolSpec
+    check: jsonschema_rs.Validator  # is it valid? (compiled to Rust: about 0.3 µs, against 25 µs)
+    explain: Draft202012Validator  # which error to show, with jsonschema's best_match heuristics
+    defaults: dict[str, Any]
 
 
-def _compiled(spec: ToolSpec) -> tuple[Draft202012Validator, dict[str, Any]]:
-    """The spec's validator and its top-level defaults, built once per spec object."""
+_validators: dict[int, _Compiled] = {}
+
+
+def _compiled(spec: ToolSpec) -> _Compiled:
+    """The spec's validators (both JSON Schema 2020-12) and its top-level defaults, built once per spec object.
+
+    Valid arguments, the common case on the hot path, are decided by jsonschema-rs alone; only a refusal
+    asks the Python ``jsonschema`` which error to report, so messages stay as users and tests know them."""
     cached = _validators.get(id(spec))
-    if cached is None or cached[0] is not spec:
+    if cached is None or cached.spec is not spec:
         schema = spec.input_schema
         Draft202012Validator.check_schema(schema)
         defaults = {
@@ -117,9 +130,9 @@ def _compiled(spec: ToolSpec) -> tuple[Draft202012Validator, dict[str, Any]]:
             for name, prop in schema.get("properties", {}).items()
             if isinstance(prop, Mapping) and "default" in prop
         }
-        cached = (spec, Draft202012Validator(schema), defaults)
+        cached = _Compiled(spec, jsonschema_rs.Draft202012Validator(schema), Draft202012Validator(schema), defaults)
         _validators[id(spec)] = cached
-    return cached[1], cached[2]
+    return cached
 
 
 def _field(error: ValidationError) -> str:
@@ -144,12 +157,16 @@ def validate(spec: ToolSpec, arguments: object) -> tuple[dict[str, Any] | None, 
         arguments = {}
     if not isinstance(arguments, dict):
         return None, "Invalid arguments: expected a JSON object"
-    validator, defaults = _compiled(spec)
-    error = best_match(validator.iter_errors(arguments))
-    if error is not None:
+    compiled = _compiled(spec)
+    if not compiled.check.is_valid(arguments):
+        error = best_match(compiled.explain.iter_errors(arguments))
+        if error is None:  # the two libraries disagree: report jsonschema-rs's own first error
+            rs_error = next(compiled.check.iter_errors(arguments))
+            path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rs_error.instance_path).lstrip(".")
+            return None, f"Invalid arguments: {path + ': ' if path else ''}{rs_error.message}"
         field = _field(error)
         return None, f"Invalid arguments: {field + ': ' if field else ''}{_message(error)}"
-    args = {**defaults, **arguments}
+    args = {**compiled.defaults, **arguments}
     for name, value in args.items():
         if isinstance(value, float) and value.is_integer():
             prop = spec.input_schema.get("properties", {}).get(name, {})
