@@ -10,7 +10,7 @@ What it does, so the figure means something:
    p50 and p99 latency, the count of non-200 replies and of JSON-RPC or tool errors in 200 replies.
 
 Environment: BENCH_SECONDS (default 15), BENCH_CONNECTIONS (16), BENCH_THREADS (server blocking threads,
-default as `make serve`), DATABASE_URL (PostgreSQL; default a fresh SQLite file).
+default as `make serve`: 1 on SQLite, 4 on PostgreSQL), DATABASE_URL (PostgreSQL; default a fresh SQLite file).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from tests.live import LiveServer  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# As `make serve` chooses: one request thread per worker on SQLite, four on PostgreSQL (see the Makefile).
+THREADS = int(os.environ.get("BENCH_THREADS") or (4 if DATABASE_URL.startswith("postgres") else 1))
 MEMORIES = 1000
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
 
@@ -143,7 +145,8 @@ def main() -> int:
             f"wrk.headers['Authorization'] = 'Bearer {token}'\n" + WRK_SCRIPT
         )
         database = "PostgreSQL" if server.env["DATABASE_URL"].startswith("postgres") else "SQLite"
-        print(f"wrk: {CONNECTIONS} connections, {SECONDS} s, one server process ({THREADS} threads), {database}")
+        threads = f"{THREADS} request thread{'s' if THREADS > 1 else ''}"
+        print(f"wrk: {CONNECTIONS} connections, {SECONDS} s, one server process ({threads}), {database}")
         done = subprocess.run(
             ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(script), url],
             capture_output=True,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from authz.models import Tenant
@@ -48,3 +50,29 @@ def test_each_record_is_counted_in_the_metrics() -> None:
     audit.record(tenant, None, "local_memory_store", ToolCall.Outcome.OK, "", 0.5)
     audit.record(tenant, None, "local_memory_store", ToolCall.Outcome.OK, "", 0.5)
     assert REGISTRY.get_sample_value("cortex_tool_calls_total", labels) == before + 2
+
+
+def _recorded_statement(tenant: Tenant) -> str:
+    with CaptureQueriesContext(connection) as queries:
+        audit.record(tenant, None, "docs.create", ToolCall.Outcome.OK, "", 0.5)
+    (query,) = queries.captured_queries
+    return query["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_relaxes_the_audit_commit_of_its_own_statement_only() -> None:
+    tenant = Tenant.objects.create(slug="relaxed", name="Relaxed", resource_url="https://x/mcp")
+    outside = _recorded_statement(tenant)
+    with transaction.atomic():
+        inside = _recorded_statement(tenant)
+    assert ToolCall.objects.filter(tenant=tenant).count() == 2
+    if connection.vendor == "postgresql":
+        assert "set_config('synchronous_commit', 'off', true)" in outside
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)  # the session keeps the default for every other write
+    else:
+        assert "synchronous_commit" not in outside
+    # In a transaction the setting would relax everything that transaction writes: a plain INSERT there.
+    assert "synchronous_commit" not in inside
+    assert inside.startswith("INSERT INTO")

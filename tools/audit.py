@@ -16,19 +16,31 @@ from authz.principal import Principal
 from cortex import observability, rawsql
 from tools.models import ToolCall
 
+# PostgreSQL: this row's commit does not wait for the WAL flush (``synchronous_commit`` off for this
+# statement's own transaction only, set within the statement: still one round trip). About 200 µs less per
+# tool call here. What it risks is what SQLite's ``synchronous=NORMAL`` (our SQLite setting) risks: nothing
+# when the app is killed, the last fraction of a second of audit rows if the database host itself crashes.
+# Memories and documents keep PostgreSQL's default, synchronous commits.
+RELAXED_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
 COLUMNS = ("tenant_id", "subject", "client_id", "tool", "outcome", "error", "duration_ms", "created")
-_statements: dict[str, str] = {}
+_statements: dict[tuple[str, bool], str] = {}
 
 
-def _statement(alias: str) -> str:
-    sql = _statements.get(alias)
+def _statement(alias: str, relaxed: bool) -> str:
+    """The INSERT for ``alias``; ``relaxed`` (PostgreSQL, outside a transaction) with the relaxed commit."""
+    sql = _statements.get((alias, relaxed))
     if sql is None:
-        quote = connections[alias].ops.quote_name
-        fields = [ToolCall._meta.get_field(name).column for name in COLUMNS]
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(
-            quote(ToolCall._meta.db_table), ", ".join(quote(f) for f in fields), ", ".join(["%s"] * len(fields))
-        )
-        _statements[alias] = sql
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        fields = [ToolCall._meta.get_field(name) for name in COLUMNS]
+        table = quote(ToolCall._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in fields)
+        if relaxed and connection.vendor == "postgresql":
+            casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
+            sql = f"WITH relaxed AS ({RELAXED_COMMIT}) INSERT INTO {table} ({columns}) SELECT {casts} FROM relaxed"
+        else:
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+        _statements[(alias, relaxed)] = sql
     return sql
 
 
@@ -48,5 +60,7 @@ def record(
         round(duration_ms, 3),
         connection.ops.adapt_datetimefield_value(timezone.now()),
     ]
-    rawsql.execute(_statement(alias), values, using=alias)
+    # Inside a transaction the setting would last until that transaction's commit (relaxing whatever else it
+    # writes), so there the row is inserted plainly.
+    rawsql.execute(_statement(alias, relaxed=not connection.in_atomic_block), values, using=alias)
     observability.tool_called(tool, outcome, duration_ms)
