@@ -32,13 +32,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.live import LiveServer  # noqa: E402
+from tests.live import LiveServer, production_threads  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-# As `make serve` chooses: one request thread per worker on SQLite, four on PostgreSQL (see the Makefile).
-THREADS = int(os.environ.get("BENCH_THREADS") or (4 if DATABASE_URL.startswith("postgres") else 1))
+THREADS = int(os.environ.get("BENCH_THREADS") or production_threads(os.environ.get("DATABASE_URL", "")))
 MEMORIES = 1000
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
 

@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def production_threads(database_url: str) -> int:
+    """Request threads per worker as `make serve` chooses them (see the Makefile): 1 on SQLite, 4 on PostgreSQL."""
+    return 4 if database_url.startswith("postgres") else 1
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,19 +9,22 @@ import itertools
 import math
 import random
 import re
+import time
 from datetime import datetime
 from typing import Any
 
 import pytest
 from django.apps import apps as django_apps
-from django.db import connection
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from jsonschema import Draft202012Validator
 
 from authz.models import Tenant
 from authz.principal import Principal
+from tools import audit as tools_audit
 from tools import catalog, memories, service
 from tools.builtin import memory_delete, memory_search, memory_store
-from tools.models import Memory, MemoryTerm, Tool
+from tools.models import Memory, MemoryTerm, Tool, ToolCall
 
 fulltext = importlib.import_module("tools.migrations.0002_memory_fulltext")
 
@@ -607,3 +610,33 @@ def test_invalid_arguments(tenant: Tenant, tool: str, arguments: dict[str, Any],
     assert result.content[0]["text"].startswith("Invalid arguments: ")
     assert message in result.content[0]["text"]
     assert not Memory.objects.exists()
+
+
+def test_a_store_writes_its_own_audit_row_once_in_the_same_commit(tenant: Tenant) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        pk = store(tenant, ALICE, "remember the milk", tags=["home"])
+    inserts = [q["sql"] for q in queries.captured_queries if "INSERT INTO" in q["sql"]]
+    # SQLite: the memory, its postings and the audit row, in one transaction; PostgreSQL: one statement.
+    assert len(inserts) == (1 if connection.vendor == "postgresql" else 3)
+    assert "tools_toolcall" in inserts[-1]
+    rows = list(ToolCall.objects.values_list("tool", "outcome", "subject", "client_id", "error"))
+    assert rows == [("local_memory_store", "ok", "alice", "c", "")]
+    assert ToolCall.objects.get().duration_ms > 0
+    assert Memory.objects.filter(pk=pk).exists()
+
+
+def test_a_refused_store_is_audited_by_the_service(tenant: Tenant) -> None:
+    result = call(tenant, ALICE, "local_memory_store", content="   ")
+    assert result.is_error is True
+    assert list(ToolCall.objects.values_list("outcome", "error")) == [("tool_error", "content must not be blank")]
+    assert not Memory.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_store_leaves_neither_the_memory_nor_its_audit_row(tenant: Tenant) -> None:
+    # An audit row naming a tenant that does not exist breaks its foreign key: the whole write must go.
+    ghost = Tenant(pk=tenant.pk + 1000, slug="ghost", name="Ghost", resource_url="https://ghost.example/mcp")
+    pending = tools_audit.CallAudit(ghost, ALICE, "local_memory_store", time.perf_counter())
+    with pytest.raises(IntegrityError):
+        memories.store_memory(tenant.pk, "alice", "remember the milk", ["home"], 5, "", {}, pending)
+    assert (Memory.objects.count(), MemoryTerm.objects.count(), ToolCall.objects.count()) == (0, 0, 0)

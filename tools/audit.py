@@ -8,6 +8,10 @@ database alias from the model's own metadata, and each call only adapts its valu
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from typing import Any
+
 from django.db import connections, router
 from django.utils import timezone
 
@@ -26,8 +30,11 @@ COLUMNS = ("tenant_id", "subject", "client_id", "tool", "outcome", "error", "dur
 _statements: dict[tuple[str, bool], str] = {}
 
 
-def _statement(alias: str, relaxed: bool) -> str:
-    """The INSERT for ``alias``; ``relaxed`` (PostgreSQL, outside a transaction) with the relaxed commit."""
+def insert_statement(alias: str, relaxed: bool = False) -> str:
+    """The audit row's INSERT for ``alias`` (``%s`` placeholders for ``row_values``).
+
+    Plain, it can also be one part of a handler's own statement (a PostgreSQL data-modifying CTE, see
+    ``CallAudit``). ``relaxed`` (PostgreSQL, outside a transaction): with the relaxed commit."""
     sql = _statements.get((alias, relaxed))
     if sql is None:
         connection = connections[alias]
@@ -35,22 +42,23 @@ def _statement(alias: str, relaxed: bool) -> str:
         fields = [ToolCall._meta.get_field(name) for name in COLUMNS]
         table = quote(ToolCall._meta.db_table)
         columns = ", ".join(quote(field.column) for field in fields)
-        if relaxed and connection.vendor == "postgresql":
+        if connection.vendor == "postgresql":
             casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
-            sql = f"WITH relaxed AS ({RELAXED_COMMIT}) INSERT INTO {table} ({columns}) SELECT {casts} FROM relaxed"
+            if relaxed:
+                sql = f"WITH relaxed AS ({RELAXED_COMMIT}) INSERT INTO {table} ({columns}) SELECT {casts} FROM relaxed"
+            else:
+                sql = f"INSERT INTO {table} ({columns}) VALUES ({casts})"
         else:
             sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         _statements[(alias, relaxed)] = sql
     return sql
 
 
-def record(
-    tenant: Tenant, principal: Principal | None, tool: str, outcome: str, error: str, duration_ms: float
-) -> None:
-    """Write one audit row (values cut to the model's column sizes) and count it in the metrics."""
-    alias = router.db_for_write(ToolCall)
-    connection = connections[alias]
-    values = [
+def row_values(
+    alias: str, tenant: Tenant, principal: Principal | None, tool: str, outcome: str, error: str, duration_ms: float
+) -> list[Any]:
+    """The values of one audit row, in ``COLUMNS`` order, cut to the model's column sizes."""
+    return [
         tenant.pk,
         (principal.subject if principal else "")[:255],
         (principal.client_id if principal else "")[:255],
@@ -58,9 +66,41 @@ def record(
         outcome,
         error[:500],
         round(duration_ms, 3),
-        connection.ops.adapt_datetimefield_value(timezone.now()),
+        connections[alias].ops.adapt_datetimefield_value(timezone.now()),
     ]
+
+
+def record(
+    tenant: Tenant, principal: Principal | None, tool: str, outcome: str, error: str, duration_ms: float
+) -> None:
+    """Write one audit row and count it in the metrics."""
+    alias = router.db_for_write(ToolCall)
+    values = row_values(alias, tenant, principal, tool, outcome, error, duration_ms)
     # Inside a transaction the setting would last until that transaction's commit (relaxing whatever else it
     # writes), so there the row is inserted plainly.
-    rawsql.execute(_statement(alias, relaxed=not connection.in_atomic_block), values, using=alias)
+    relaxed = not connections[alias].in_atomic_block
+    rawsql.execute(insert_statement(alias, relaxed=relaxed), values, using=alias)
     observability.tool_called(tool, outcome, duration_ms)
+
+
+@dataclass
+class CallAudit:
+    """The successful-outcome audit row of a ``tools/call`` in progress, offered to its handler.
+
+    A handler whose work is one write may put this row in that write (same transaction, or same statement on
+    PostgreSQL): one commit, or one round trip, instead of two, and the data never exists without its audit
+    row. It calls ``claim()`` for the row's values (the duration is measured then, just before the write is
+    sent) and uses ``insert_statement(alias)``. ``tools.service`` then writes no row of its own when the
+    handler returns normally; when the handler raises, its write was rolled back with the row, and the
+    service records the failure as for any other call. ``local_memory_store`` does this."""
+
+    tenant: Tenant
+    principal: Principal | None
+    tool: str
+    started: float
+    claimed: bool = False
+
+    def claim(self, alias: str) -> list[Any]:
+        self.claimed = True
+        duration_ms = (time.perf_counter() - self.started) * 1000
+        return row_values(alias, self.tenant, self.principal, self.tool, ToolCall.Outcome.OK, "", duration_ms)

@@ -41,9 +41,9 @@ one index range (``owner, term, impact DESC, memory_id DESC``).
 Scores are comparable within one result list only. Equal scores list the newest (highest id) first.
 
 Index maintenance, in the transaction of the memory write: ``local_memory_store`` calls ``store_memory``
-(SQLite: ``transaction.atomic`` around the create, whose ``post_save`` signal (``tools.models``) writes the
-postings; PostgreSQL: one INSERT ... RETURNING statement with a data-modifying CTE for the postings); any
-other save (the admin) re-indexes when an indexed field may have changed; deletes cascade (through the
+(SQLite: the memory's INSERT and its postings' in one transaction; PostgreSQL: one INSERT ... RETURNING
+statement with a data-modifying CTE for the postings); any other save (the admin) re-indexes through the
+``post_save`` signal (``tools.models``) when an indexed field may have changed; deletes cascade (through the
 ORM, which is how Django does CASCADE). ``QuerySet.update()`` and ``bulk_create()`` send no signal: call
 ``index_memories()`` after them (``bench/memory_bench.py`` does for its bulk load).
 """
@@ -66,6 +66,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from cortex import rawsql
+from tools import audit as tools_audit
 from tools.models import Memory
 from tools.registry import ToolContext, ToolError
 
@@ -191,36 +192,49 @@ def reindex_after_save(memory: Memory, created: bool, update_fields: Iterable[st
 
 
 def store_memory(
-    tenant_id: int, subject: str, content: str, tags: list[str], importance: int, domain: str, metadata: dict
+    tenant_id: int,
+    subject: str,
+    content: str,
+    tags: list[str],
+    importance: int,
+    domain: str,
+    metadata: dict,
+    audit: tools_audit.CallAudit | None = None,
 ) -> tuple[int, datetime]:
-    """Insert a memory with its postings, atomically; returns (id, created).
+    """Insert a memory with its postings, and the call's audit row when given, atomically; returns (id, created).
 
-    SQLite: ``transaction.atomic`` around ``Memory.objects.create`` (the ``post_save`` signal writes the
-    postings). PostgreSQL: ONE statement (a data-modifying CTE inserts the memory and its postings), atomic
-    by itself: the atomic block costs three extra round trips (BEGIN, the postings, COMMIT), which halved
-    the store rate through call_tool on PostgreSQL (~390/s -> ~155/s measured on the shared machine)."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            memory = Memory.objects.create(
-                tenant_id=tenant_id,
-                subject=subject,
-                content=content,
-                tags=tags,
-                importance=importance,
-                domain=domain,
-                metadata=metadata,
-            )
-        return memory.pk, memory.created
+    The hottest write, so it is plain SQL through ``cortex.rawsql`` rather than ``Memory.objects.create`` and
+    its ``post_save`` indexing (that path cost about twice as much on SQLite).
+    PostgreSQL: ONE statement (a data-modifying CTE inserts the memory and its postings), atomic by itself:
+    an atomic block costs three extra round trips (BEGIN, the postings, COMMIT), which halved the store rate
+    through call_tool (~390/s -> ~155/s measured on the shared machine). SQLite: the memory and its
+    postings in one transaction (statements in-process, no round trips to save)."""
     created = timezone.now()
     owner = owner_key(tenant_id, subject)
     postings = list(impacts(content, tags, importance).items())
+    columns = "tenant_id, subject, content, tags, importance, domain, metadata, created"
+    alias = DEFAULT_DB_ALIAS
+    if connections[alias].vendor != "postgresql":
+        adapted = connections[alias].ops.adapt_datetimefield_value(created)
+        with transaction.atomic(using=alias, savepoint=False):
+            pk = _first(
+                f"INSERT INTO tools_memory ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [tenant_id, subject, content, _json(tags), importance, domain, _json(metadata), adapted],
+            )[0]
+            for start in range(0, len(postings), _ROWS_PER_INSERT):
+                chunk = postings[start : start + _ROWS_PER_INSERT]
+                rawsql.execute(
+                    _INSERT + ", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
+                    [value for term, impact in chunk for value in (pk, owner, term, impact)],
+                )
+            if audit is not None:
+                rawsql.execute(tools_audit.insert_statement(alias), audit.claim(alias))
+        return pk, created
     sql = (
-        "WITH new AS (INSERT INTO tools_memory (tenant_id, subject, content, tags, importance, domain, metadata, "
-        "created) VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s) RETURNING id)"
+        f"WITH new AS (INSERT INTO tools_memory ({columns}) "
+        "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s) RETURNING id)"
     )
-    params: list[Any] = [tenant_id, subject, content, orjson.dumps(tags).decode(), importance, domain]
-    params += [orjson.dumps(metadata).decode(), created]
+    params: list[Any] = [tenant_id, subject, content, _json(tags), importance, domain, _json(metadata), created]
     if postings:
         values = ", ".join(["(%s, %s::float8)"] * len(postings))
         sql += (
@@ -228,9 +242,14 @@ def store_memory(
             f"SELECT new.id, %s, v.term, v.impact FROM new, (VALUES {values}) v(term, impact))"
         )
         params += [owner, *(value for posting in postings for value in posting)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql + " SELECT id FROM new", params)
-        return cursor.fetchone()[0], created
+    if audit is not None:
+        sql += f", audited AS ({tools_audit.insert_statement(alias)})"
+        params += audit.claim(alias)
+    return _first(sql + " SELECT id FROM new", params)[0], created
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 @dataclass(frozen=True)

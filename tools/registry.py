@@ -11,13 +11,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from authz.models import Tenant
 from authz.principal import Principal
+
+if TYPE_CHECKING:
+    from tools.audit import CallAudit
 
 
 class ToolError(Exception):
@@ -28,6 +31,7 @@ class ToolError(Exception):
 class ToolContext:
     tenant: Tenant
     principal: Principal | None
+    audit: CallAudit | None = None  # the call's audit row, for a handler that writes it with its data
 
     @property
     def subject(self) -> str:

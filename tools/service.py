@@ -17,7 +17,8 @@ the per-tool one: a tool callable anonymously (``noauth``, or every tool when ``
 is run with or without a principal and without a scope check (a token never makes a call fail that would
 succeed without one); any other tool needs a principal (``MissingToken``) holding all its scopes
 (``InsufficientScope``). Every call writes one ``ToolCall`` row — unknown tools and refusals (outcome
-``denied``) before the exception is raised.
+``denied``) before the exception is raised; a handler may write its call's successful row itself, with its
+data (``tools.audit.CallAudit``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from authz.errors import InsufficientScope, MissingToken
 from authz.models import Tenant
 from authz.principal import Principal
+from cortex import observability
 from tools import audit
 from tools.catalog import CatalogEntry, catalog
 from tools.models import ToolCall
@@ -209,8 +211,9 @@ def call_tool(tenant: Tenant, principal: Principal | None, name: str, arguments:
         _audit(tenant, principal, name, ToolCall.Outcome.TOOL_ERROR, problem, started)
         return _error(problem)
 
+    pending = audit.CallAudit(tenant, principal, name, started)
     try:
-        output = entry.spec.handler(ToolContext(tenant=tenant, principal=principal), args)
+        output = entry.spec.handler(ToolContext(tenant=tenant, principal=principal, audit=pending), args)
     except ToolError as exc:
         _audit(tenant, principal, name, ToolCall.Outcome.TOOL_ERROR, str(exc), started)
         return _error(str(exc))
@@ -219,7 +222,10 @@ def call_tool(tenant: Tenant, principal: Principal | None, name: str, arguments:
         _audit(tenant, principal, name, ToolCall.Outcome.FAILED, f"{type(exc).__name__}: {exc}", started)
         return _error(f"Internal error in tool {name}")
 
-    _audit(tenant, principal, name, ToolCall.Outcome.OK, "", started)
+    if pending.claimed:  # the handler wrote the row with its data: only count the call
+        observability.tool_called(name, ToolCall.Outcome.OK, (time.perf_counter() - started) * 1000)
+    else:
+        _audit(tenant, principal, name, ToolCall.Outcome.OK, "", started)
     structured = dict(output.structured) if output.structured is not None else None
     content = [{"type": "text", "text": output.text}, *(dict(block) for block in output.content)]
     return ToolCallResult(content=content, structured=structured, is_error=False)

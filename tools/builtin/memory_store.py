@@ -1,7 +1,8 @@
 """``local_memory_store``: remember a piece of text for the calling user (tenant + token subject).
 
-The memory and its search postings are stored atomically (``tools.memories.store_memory``): an
-acknowledged store is searchable, and a failed one leaves neither."""
+The memory, its search postings and the call's audit row are stored atomically
+(``tools.memories.store_memory``): an acknowledged store is searchable and audited, and a failed one leaves
+none of them."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def store(ctx: ToolContext, args: dict[str, Any]) -> ToolOutput:
     tags = list(dict.fromkeys(tag.strip() for tag in args.get("tags", []) if tag.strip()))
     importance: int = args["importance"]
     domain: str = args.get("domain", "")
-    pk, created = store_memory(ctx.tenant.pk, subject, content, tags, importance, domain, metadata)
+    pk, created = store_memory(ctx.tenant.pk, subject, content, tags, importance, domain, metadata, ctx.audit)
     return ToolOutput(
         text=f"Stored memory {pk}.",
         structured={"id": pk, "tags": tags, "importance": importance, "domain": domain, "created": created.isoformat()},
