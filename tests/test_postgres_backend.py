@@ -73,3 +73,13 @@ def test_the_next_request_reconnects_after_the_server_ended_the_connection(wrapp
         cursor.execute("SELECT pg_backend_pid()")
         after = cursor.fetchone()[0]
     assert after != before
+
+
+def test_a_connection_in_a_failed_transaction_is_not_usable(wrapper: DatabaseWrapper) -> None:
+    driver = wrapper.connection
+    driver.execute("BEGIN")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        driver.execute("SELECT 1 / 0")
+    assert wrapper.is_usable() is False  # as Django's SELECT 1 answers: the transaction is aborted
+    driver.execute("ROLLBACK")
+    assert wrapper.is_usable() is True
