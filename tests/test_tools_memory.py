@@ -108,17 +108,18 @@ def test_store_search_delete(tenant: Tenant) -> None:
 
 
 def test_store_writes_the_postings_index_memories_would(tenant: Tenant) -> None:
-    """The store path (one statement on PostgreSQL, the save signal on SQLite) and index_memories agree."""
-    pk = store(tenant, ALICE, "Ünïcode words, words: x_y", tags=["Tag One", "tag"], importance=8)
+    """The store path (plain SQL) and index_memories agree: word postings, then one per distinct tag."""
+    pk = store(tenant, ALICE, "Ünïcode words, words: x_y", tags=["Tag One", "tag", "TAG"], importance=8)
     stored = sorted(MemoryTerm.objects.filter(memory_id=pk).values_list("owner", "term", "impact"))
     owner = memories.owner_key(tenant.pk, "alice")
-    expected = memories.impacts("Ünïcode words, words: x_y", ["Tag One", "tag"], 8)
-    assert stored == sorted((owner, term, impact) for term, impact in expected.items())
-    assert {term for _, term, _ in stored} == {"unicode", "words", "x", "y", "tag", "one"}
+    expected = memories.postings("Ünïcode words, words: x_y", ["Tag One", "tag", "TAG"], 8)
+    assert stored == sorted((owner, term, impact) for term, impact in expected)
+    assert {term for _, term, _ in stored} == {"unicode", "words", "x", "y", "tag", "one", "#tag one", "#tag"}
+    assert {impact for _, term, impact in stored if term.startswith("#")} == {0.0}
     memories.index_memories(Memory.objects.filter(pk=pk))
     assert sorted(MemoryTerm.objects.filter(memory_id=pk).values_list("owner", "term", "impact")) == stored
     memory = Memory.objects.get(pk=pk)
-    assert (memory.tags, memory.metadata, memory.importance) == (["Tag One", "tag"], {}, 8)
+    assert (memory.tags, memory.metadata, memory.importance) == (["Tag One", "tag", "TAG"], {}, 8)
 
 
 def test_users_never_see_or_delete_each_others_memories(tenant: Tenant) -> None:
@@ -330,7 +331,9 @@ def test_long_words_are_cut_and_terms_per_memory_are_bounded(tenant: Tenant, mon
     assert ids(search(tenant, ALICE, "x" * 64 + "ignored")) == [long]
     monkeypatch.setattr(memories, "MAX_TERMS_PER_MEMORY", 3)
     bounded = store(tenant, ALICE, "one two three four five", tags=["tagword"])
+    # The bound is on words; the tag's own posting comes on top.
     assert sorted(MemoryTerm.objects.filter(memory_id=bounded).values_list("term", flat=True)) == [
+        "#tagword",
         "one",
         "tagword",
         "two",
@@ -481,7 +484,7 @@ def test_update_reindexes(tenant: Tenant) -> None:
     # QuerySet.update() sends no signal: index_memories() is the way to bring the index in step.
     Memory.objects.filter(pk=memory).update(content="updated in bulk")
     assert indexed("bulk") == set()
-    assert memories.index_memories(Memory.objects.filter(pk=memory)) == 4  # updated, in, bulk, after (tag)
+    assert memories.index_memories(Memory.objects.filter(pk=memory)) == 5  # updated, in, bulk, after, #after
     assert indexed("bulk") == {memory}
     assert indexed("new") == set()
 
@@ -495,7 +498,9 @@ def test_the_index_is_installed_after_all_migrations() -> None:
     top = constraints["memoryterm_top_idx"]
     assert top["columns"] == ["owner", "term", "impact", "memory_id"]
     assert top["orders"] == ["ASC", "ASC", "DESC", "DESC"]
-    assert any(c["columns"] == ["memory_id"] and c["index"] for c in constraints.values())  # cascade deletes
+    by_memory = constraints["memoryterm_memory_idx"]  # cascade deletes and tag probes
+    assert (by_memory["columns"], by_memory["index"]) == (["memory_id", "term", "impact"], True)
+    assert not any(c["columns"] == ["memory_id"] and c["index"] for c in constraints.values())  # replaced
     assert "tools_memory_fts" not in tables
     assert "search" not in memory_columns
 
@@ -640,3 +645,70 @@ def test_a_failed_store_leaves_neither_the_memory_nor_its_audit_row(tenant: Tena
     with pytest.raises(IntegrityError):
         memories.store_memory(tenant.pk, "alice", "remember the milk", ["home"], 5, "", {}, pending)
     assert (Memory.objects.count(), MemoryTerm.objects.count(), ToolCall.objects.count()) == (0, 0, 0)
+
+
+def test_tag_filters_fold_case_and_accents(tenant: Tenant) -> None:
+    cafe = store(tenant, ALICE, "note about coffee", tags=["Café Noir"])
+    store(tenant, ALICE, "note about tea", tags=["cafe"])
+    assert ids(search(tenant, ALICE, "note", tags=["CAFÉ NOIR"])) == [cafe]
+    assert ids(search(tenant, ALICE, "note", tags=["  cafe noir "])) == [cafe]
+    assert len(ids(search(tenant, ALICE, "note", tags=["Cafe"]))) == 1
+
+
+def test_a_rare_tag_drives_the_search_past_the_scan_bound(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memories, "MAX_SCAN", 3)
+    made = [store(tenant, ALICE, f"scan note {i}", tags=["rare" if i == 0 else "common"]) for i in range(5)]
+    # The oldest is fifth in the word's index, beyond a walk of 3; its tag has 1 posting against the word's 5.
+    found = search(tenant, ALICE, "scan", tags=["rare"])
+    assert (ids(found), found["total"], found["total_capped"]) == ([made[0]], 1, False)
+    # A tag as common as the word: the word's postings are walked, down to the bound.
+    common = search(tenant, ALICE, "scan", tags=["common"])
+    assert (ids(common), common["total_capped"]) == (list(reversed(made[2:])), True)
+
+
+def _passes(tags: list[str], importance: int, wanted: list[str], mode: str, floor: int | None) -> bool:
+    have = {memories.fold(tag) for tag in tags}
+    hits = [memories.fold(tag) in have for tag in wanted]
+    return (all(hits) if mode == "all" else any(hits)) and (floor is None or importance >= floor)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_filtered_search_equals_a_plain_scan(tenant: Tenant, seed: int) -> None:
+    """Property: whichever side drives (the word's postings or the tagged memories), a filtered search
+    returns exactly the caller's memories that have a query word and pass the filters; one word in BM25
+    order (impact, then newest)."""
+    rnd = random.Random(seed)
+    vocabulary = ["ant", "bee", "cat", "dog", "eel", "fox"]
+    tag_pool = ["red", "Green", "blue", "Gelb", "rosé"]
+    made: dict[int, tuple[str, list[str], int]] = {}
+    for _ in range(60):
+        content = " ".join(rnd.choices(vocabulary, weights=[20, 8, 4, 2, 1, 1], k=rnd.randint(2, 6)))
+        tags = rnd.sample(tag_pool, k=rnd.choice([0, 1, 1, 2]))
+        importance = rnd.randint(1, 10)
+        made[store(tenant, ALICE, content, tags=tags, importance=importance)] = (content, tags, importance)
+    store(tenant, BOB, "ant bee cat", tags=["red"])  # another owner: never in the results
+    drivers = {"tags": 0, "words": 0}
+    for _ in range(40):
+        words = rnd.sample(vocabulary, k=rnd.choice([1, 1, 2]))
+        wanted = rnd.sample(tag_pool, k=rnd.choice([1, 2]))
+        mode = rnd.choice(["any", "all"])
+        floor = rnd.choice([None, None, 4])
+        extra: dict[str, Any] = {"tags": [t.upper() for t in wanted], "tags_mode": mode, "limit": 100}
+        if floor is not None:
+            extra["min_importance"] = floor
+        with CaptureQueriesContext(connection) as queries:
+            found = search(tenant, ALICE, " ".join(words), **extra)
+        driven = any(") g CROSS JOIN tools_memoryterm p" in q["sql"] for q in queries.captured_queries)
+        drivers["tags" if driven else "words"] += 1
+        expected = {
+            pk
+            for pk, (content, tags, importance) in made.items()
+            if set(words) & set(memories.words(content) + [w for t in tags for w in memories.words(t)])
+            and _passes(tags, importance, wanted, mode, floor)
+        }
+        assert set(ids(found)) == expected, (words, extra)
+        assert (found["total"], found["total_capped"]) == (len(expected), False)
+        if len(words) == 1:
+            impact = {pk: memories.impacts(*made[pk])[words[0]] for pk in expected}
+            assert ids(found) == sorted(expected, key=lambda pk: (-impact[pk], -pk))
+    assert drivers["tags"] > 0 and drivers["words"] > 0, drivers

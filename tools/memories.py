@@ -32,9 +32,13 @@ one index range (``owner, term, impact DESC, memory_id DESC``).
   counted, both up to ``MAX_COUNT``. Exact for every memory that is among the candidates of each of its
   words (always so when no word has more than ``MAX_CANDIDATES`` matches); a word in more than
   ``MAX_COUNT`` memories (or an owner with more) is weighed as if the counts were ``MAX_COUNT``.
-- Filters (tags any/all, domain, min_importance) are tested on ``tools_memory`` while walking each word's
-  postings best first, over at most ``MAX_SCAN`` postings per word: exact among a word's ``MAX_SCAN``
-  best postings.
+- Tag postings: one per distinct tag of a memory, ``tag_term``: ``TAG_PREFIX`` (``#``) and the whole tag,
+  stripped and folded, impact 0. No query word starts with ``#``, so they never rank; they answer tag
+  filters through the (memory, term, impact) index.
+- Filters (tags any/all, domain, min_importance) are tested while walking each word's postings best first,
+  over at most ``MAX_SCAN`` postings per word: exact among a word's ``MAX_SCAN`` best postings. When the
+  tag filter's rarest group of tags has fewer postings than the word (and at most ``MAX_SCAN``), its
+  memories drive instead, each probed for the word's posting: exact over every tagged memory.
 - ``total`` counts matches up to ``MAX_CANDIDATES``; ``total_capped`` says there are more (or that a
   filtered word has more than ``MAX_SCAN`` postings, some not examined).
 
@@ -81,6 +85,7 @@ AVGDL = 24.0  # words of a typical memory (a note of a sentence or two plus a ta
 MAX_CANDIDATES = 1000  # postings per word ranked for several words; the bound of `total`
 MAX_SCAN = 10_000  # postings per word examined when filters are given
 MAX_COUNT = 10_000  # bound of the df and N counts used by idf
+TAG_PREFIX = "#"  # tag postings: a query word (runs of letters and digits) never starts with it
 INDEXED_FIELDS = frozenset({"tenant", "tenant_id", "subject", "content", "tags", "importance"})
 
 _INSERT = "INSERT INTO tools_memoryterm (memory_id, owner, term, impact) VALUES "
@@ -90,6 +95,7 @@ _TOP = (
     "ORDER BY impact DESC, memory_id DESC LIMIT %s"
 )
 _DF = "(SELECT count(*) FROM (SELECT 1 FROM tools_memoryterm WHERE owner = %s AND term = %s LIMIT %s) d)"
+_GROUP_DF = "(SELECT count(*) FROM (SELECT 1 FROM tools_memoryterm WHERE owner = %s AND term IN ({}) LIMIT %s) d)"
 _OWNED = "(SELECT count(*) FROM (SELECT 1 FROM tools_memory WHERE tenant_id = %s AND subject = %s LIMIT %s) n)"
 _ROW = "m.id, m.content, m.tags, m.importance, m.domain, m.created"
 
@@ -142,12 +148,24 @@ def impacts(content: str, tags: Sequence[str], importance: int) -> dict[str, flo
     }
 
 
+def tag_term(tag: str) -> str:
+    """A tag's posting: ``TAG_PREFIX`` and the whole tag, stripped and folded (``fold``)."""
+    return (TAG_PREFIX + fold(tag.strip()))[:MAX_TERM_CHARS]
+
+
+def postings(content: str, tags: Sequence[str], importance: int) -> list[tuple[str, float]]:
+    """Every posting of a memory: its words with their impacts, then one per distinct tag (impact 0: a tag
+    posting is never ranked, it answers tag filters)."""
+    tag_terms = dict.fromkeys(term for term in (tag_term(tag) for tag in tags) if len(term) > len(TAG_PREFIX))
+    return [*impacts(content, tags, importance).items(), *((term, 0.0) for term in tag_terms)]
+
+
 def _rows(memory: Memory) -> list[tuple[int, str, str, float]]:
     owner = owner_key(memory.tenant_id, memory.subject)
     tags = memory.tags if isinstance(memory.tags, list) else []
     return [
         (memory.pk, owner, term, impact)
-        for term, impact in impacts(memory.content, [str(tag) for tag in tags], memory.importance).items()
+        for term, impact in postings(memory.content, [str(tag) for tag in tags], memory.importance)
     ]
 
 
@@ -211,7 +229,7 @@ def store_memory(
     postings in one transaction (statements in-process, no round trips to save)."""
     created = timezone.now()
     owner = owner_key(tenant_id, subject)
-    postings = list(impacts(content, tags, importance).items())
+    rows = postings(content, tags, importance)
     columns = "tenant_id, subject, content, tags, importance, domain, metadata, created"
     alias = DEFAULT_DB_ALIAS
     if connections[alias].vendor != "postgresql":
@@ -221,8 +239,8 @@ def store_memory(
                 f"INSERT INTO tools_memory ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 [tenant_id, subject, content, _json(tags), importance, domain, _json(metadata), adapted],
             )[0]
-            for start in range(0, len(postings), _ROWS_PER_INSERT):
-                chunk = postings[start : start + _ROWS_PER_INSERT]
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
                 rawsql.execute(
                     _INSERT + ", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
                     [value for term, impact in chunk for value in (pk, owner, term, impact)],
@@ -235,13 +253,13 @@ def store_memory(
         "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s) RETURNING id)"
     )
     params: list[Any] = [tenant_id, subject, content, _json(tags), importance, domain, _json(metadata), created]
-    if postings:
-        values = ", ".join(["(%s, %s::float8)"] * len(postings))
+    if rows:
+        values = ", ".join(["(%s, %s::float8)"] * len(rows))
         sql += (
             ", p AS (INSERT INTO tools_memoryterm (memory_id, owner, term, impact) "
             f"SELECT new.id, %s, v.term, v.impact FROM new, (VALUES {values}) v(term, impact))"
         )
-        params += [owner, *(value for posting in postings for value in posting)]
+        params += [owner, *(value for posting in rows for value in posting)]
     if audit is not None:
         sql += f", audited AS ({tools_audit.insert_statement(alias)})"
         params += audit.claim(alias)
@@ -271,10 +289,8 @@ class Page:
     capped: bool
 
 
-def _filters_sql(vendor: str, filters: Filters) -> tuple[str, list[Any]]:
-    """SQL conditions on ``m`` (tools_memory) for the filters. Tags compare case-insensitively: on
-    PostgreSQL with ``lower()``, on SQLite (whose ``lower()`` is ASCII-only) with Django's ``REGEXP``
-    function, i.e. Python's ``re`` with ``(?i)``."""
+def _filters_sql(filters: Filters) -> tuple[str, list[Any]]:
+    """SQL conditions on ``m`` (tools_memory) for the domain and importance filters."""
     sql, params = "", []
     if filters.domain is not None:
         sql += " AND m.domain = %s"
@@ -282,17 +298,26 @@ def _filters_sql(vendor: str, filters: Filters) -> tuple[str, list[Any]]:
     if filters.min_importance is not None:
         sql += " AND m.importance >= %s"
         params.append(filters.min_importance)
-    if filters.tags:
-        # "any": one condition with every tag; "all": one condition per tag.
-        groups = [[tag] for tag in filters.tags] if filters.tags_mode == "all" else [list(filters.tags)]
-        for group in groups:
-            if vendor == "postgresql":
-                sql += " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.tags) t(v) WHERE lower(t.v) = ANY(%s))"
-                params.append([tag.lower() for tag in group])
-            else:
-                sql += " AND EXISTS (SELECT 1 FROM json_each(m.tags) t WHERE t.value REGEXP %s)"
-                params.append("(?i)^(?:" + "|".join(re.escape(tag) for tag in group) + r")\Z")
     return sql, params
+
+
+def _tags_sql(groups: list[list[str]], memory_id: str) -> tuple[str, list[Any]]:
+    """SQL conditions that the memory ``memory_id`` has a tag of each group: a probe of its tag postings (the
+    (memory, term, impact) index). Tags are whole tags, compared stripped, case- and accent-insensitively (``fold``)."""
+    sql, params = "", []
+    for group in groups:
+        marks = ", ".join(["%s"] * len(group))
+        sql += f" AND EXISTS (SELECT 1 FROM tools_memoryterm t WHERE t.memory_id = {memory_id} AND t.term IN ({marks}))"
+        params += group
+    return sql, params
+
+
+def _tag_groups(filters: Filters) -> list[list[str]]:
+    """The tag filter as groups of tag terms a memory needs one of: "any" is one group, "all" one per tag."""
+    terms = list(dict.fromkeys(tag_term(tag) for tag in filters.tags))
+    if not terms:
+        return []
+    return [[term] for term in terms] if filters.tags_mode == "all" else [terms]
 
 
 def search(tenant_id: int, subject: str, query_words: list[str], filters: Filters, limit: int, offset: int) -> Page:
@@ -301,8 +326,7 @@ def search(tenant_id: int, subject: str, query_words: list[str], filters: Filter
     if len(query_words) == 1 and not filters.active:
         rows, matched, capped = _one_word(tenant_id, subject, owner, query_words[0], limit, offset)
     else:
-        vendor = connections[DEFAULT_DB_ALIAS].vendor
-        rows, matched, capped = _ranked(vendor, tenant_id, subject, owner, query_words, filters, limit, offset)
+        rows, matched, capped = _ranked(tenant_id, subject, owner, query_words, filters, limit, offset)
     results = [
         {
             "id": pk,
@@ -336,7 +360,6 @@ def _one_word(tenant_id: int, subject: str, owner: str, word: str, limit: int, o
 
 
 def _ranked(
-    vendor: str,
     tenant_id: int,
     subject: str,
     owner: str,
@@ -345,46 +368,82 @@ def _ranked(
     limit: int,
     offset: int,
 ) -> tuple:
-    """Several words and/or filters: count df (and N for idf), then rank the candidates in one statement."""
+    """Several words and/or filters: count df (and N for idf, and the tag filter's postings), then rank the
+    candidates in one statement.
+
+    With filters, each word's candidates come from the smaller side: the word's postings walked best first
+    (at most MAX_SCAN of them), or, when the tag filter matches fewer memories (at most MAX_SCAN), those
+    memories, each probed for the word's posting (exact: every tagged memory is examined)."""
     several = len(query_words) > 1
-    counts = ", ".join([_DF] * len(query_words))
     counted_to = max(MAX_COUNT, MAX_SCAN) + 1
+    counts = [_DF] * len(query_words)
     params: list[Any] = [value for word in query_words for value in (owner, word, counted_to)]
+    groups = _tag_groups(filters)
+    for group in groups:  # postings of each group of tags (a memory with two tags of one group counts twice)
+        counts.append(_GROUP_DF.format(", ".join(["%s"] * len(group))))
+        params += [owner, *group, counted_to]
     if several:
-        counts += ", " + _OWNED
+        counts.append(_OWNED)
         params += [tenant_id, subject, MAX_COUNT]
-    found = _first(f"SELECT {counts}", params)
-    dfs = list(found[: len(query_words)])
+    found = _first(f"SELECT {', '.join(counts)}", params)
+    dfs = dict(zip(query_words, found[: len(query_words)], strict=True))
+    group_dfs = found[len(query_words) : len(query_words) + len(groups)]
     owned_count = found[-1] if several else 0
     weighted = []
-    for word, counted in zip(query_words, dfs, strict=True):
-        if counted:
-            df = min(counted, MAX_COUNT)
+    for word in query_words:
+        if dfs[word]:
+            df = min(dfs[word], MAX_COUNT)
             idf = math.log(1 + (max(owned_count, df) - df + 0.5) / (df + 0.5)) if several else 1.0
             weighted.append((word, idf))
-    if not weighted:
+    if not weighted or (groups and min(group_dfs) == 0):
         return [], 0, False
-    unscanned = filters.active and any(df > MAX_SCAN for df in found[: len(query_words)])
+    # The rarest group of tags can drive: its memories are the only ones that can pass the tag filter.
+    driver_df, driver = min(zip(group_dfs, groups, strict=True), default=(counted_to, []))
+    driver_sql = "SELECT {} memory_id FROM tools_memoryterm WHERE owner = %s AND term IN ({})".format(
+        "DISTINCT" if len(driver) > 1 else "", ", ".join(["%s"] * len(driver))
+    )
+    where, where_params = _filters_sql(filters)
+    tags_where, tags_params = _tags_sql(groups, "m.id")
+    others_where, others_params = _tags_sql([group for group in groups if group is not driver], "p.memory_id")
 
-    where, where_params = _filters_sql(vendor, filters)
     parts, params = [], []
+    unscanned = False
     for i, (word, idf) in enumerate(weighted):
-        if filters.active:
+        if driver and driver_df <= MAX_SCAN and driver_df < dfs[word]:
+            # The tagged memories, each probed for the word's posting by (memory, term), impact included (a
+            # covering index). No condition on p.owner: it would let the planner pick the (owner, term) index
+            # and walk the word's postings per tagged memory; the tagged memories are the owner's already.
+            # tools_memory is read here only for domain / importance filters; every row returned is joined
+            # with it on tenant and subject below, as always.
+            memory_join, memory_where, memory_params = "", "", []
+            if where:
+                memory_join = " CROSS JOIN tools_memory m"
+                memory_where = f" AND m.id = p.memory_id AND m.tenant_id = %s AND m.subject = %s{where}"
+                memory_params = [tenant_id, subject, *where_params]
+            parts.append(
+                f"SELECT * FROM (SELECT p.memory_id, p.impact * %s AS s FROM ({driver_sql}) g "
+                f"CROSS JOIN tools_memoryterm p{memory_join} WHERE p.memory_id = g.memory_id AND p.term = %s"
+                f"{memory_where}{others_where} ORDER BY p.impact DESC, p.memory_id DESC LIMIT %s) w{i}"
+            )
+            params += [idf, owner, *driver, word, *memory_params, *others_params, MAX_CANDIDATES + 1]
+        elif filters.active:
             # Walk the word's postings best first (CROSS JOIN: SQLite keeps the postings as the outer loop,
             # so the walk stops after MAX_CANDIDATES + 1 that pass); a word with more than MAX_SCAN
             # postings is walked down to its MAX_SCAN-th posting only (an index range bound).
             bound, bound_params = "", []
-            if dfs[query_words.index(word)] > MAX_SCAN:
+            if dfs[word] > MAX_SCAN:
+                unscanned = True
                 last_id, last_impact = _first(f"{_TOP} OFFSET %s", [owner, word, 1, MAX_SCAN - 1])
                 bound = " AND p.impact >= %s AND (p.impact > %s OR p.memory_id >= %s)"
                 bound_params = [last_impact, last_impact, last_id]
             parts.append(
                 f"SELECT * FROM (SELECT p.memory_id, p.impact * %s AS s FROM tools_memoryterm p "
                 f"CROSS JOIN tools_memory m WHERE p.owner = %s AND p.term = %s{bound} AND m.id = p.memory_id "
-                f"AND m.tenant_id = %s AND m.subject = %s{where} "
+                f"AND m.tenant_id = %s AND m.subject = %s{where}{tags_where} "
                 f"ORDER BY p.impact DESC, p.memory_id DESC LIMIT %s) w{i}"
             )
-            params += [idf, owner, word, *bound_params, tenant_id, subject, *where_params, MAX_CANDIDATES + 1]
+            params += [idf, owner, word, *bound_params, tenant_id, subject, *where_params, *tags_params]
+            params.append(MAX_CANDIDATES + 1)
         else:
             parts.append(f"SELECT memory_id, impact * %s AS s FROM ({_TOP}) w{i}")
             params += [idf, owner, word, MAX_CANDIDATES + 1]

@@ -82,13 +82,18 @@ class MemoryTerm(models.Model):
     """One posting of the memory search index (``tools.memories``): a word of a memory, its owner's key and
     its precomputed BM25 impact. Written only by ``tools.memories`` (store, save signal, ``index_memories``)."""
 
-    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="terms")
+    # Indexed with the term and impact (memoryterm_memory_idx), which serves cascade deletes and "this
+    # memory's posting of that term" probes (tag filters, tag-driven searches) alike, without a table read.
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="terms", db_index=False)
     owner = models.CharField(max_length=16, help_text="tools.memories.owner_key(tenant id, subject).")
     term = models.CharField(max_length=64)
     impact = models.FloatField()
 
     class Meta:
-        indexes = [models.Index(fields=["owner", "term", "-impact", "-memory"], name="memoryterm_top_idx")]
+        indexes = [
+            models.Index(fields=["owner", "term", "-impact", "-memory"], name="memoryterm_top_idx"),
+            models.Index(fields=["memory", "term", "impact"], name="memoryterm_memory_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.term
