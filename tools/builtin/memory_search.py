@@ -2,8 +2,8 @@
 search index (see ``tools.memories``: a memory matches when it has any of the query's words; best first).
 
 Filters: ``tags`` with ``tags_mode`` ``any`` (default: a memory with at least one of the tags) or ``all``
-(every tag); tags compare case-insensitively. ``domain`` is exact; ``min_importance`` inclusive. Paging by
-``offset``/``limit`` over the ranked list. ``total`` counts the matches, at most
+(every tag); tags compare as whole tags, case- and accent-insensitively. ``domain`` is exact;
+``min_importance`` inclusive. Paging by ``offset``/``limit`` over the ranked list. ``total`` counts the matches, at most
 ``tools.memories.MAX_CANDIDATES``; ``total_capped`` is true when more memories match.
 """
 
