@@ -3,7 +3,8 @@
 Written on every call, so it is on the hottest path. ``Model.objects.create`` spends most of its time
 building the INSERT (about two thirds of the cost, measured on SQLite); here the statement is built once per
 database alias from the model's own metadata, and each call only adapts its values and executes it through
-``cortex.rawsql`` (the driver's cursor), in autocommit, like ``create`` would.
+``cortex.rawsql`` (the driver's cursor), in autocommit, like ``create`` would; or the tool's handler writes
+the row with its own data, in the same commit (``CallAudit``).
 """
 
 from __future__ import annotations

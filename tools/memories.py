@@ -45,11 +45,12 @@ one index range (``owner, term, impact DESC, memory_id DESC``).
 Scores are comparable within one result list only. Equal scores list the newest (highest id) first.
 
 Index maintenance, in the transaction of the memory write: ``local_memory_store`` calls ``store_memory``
-(SQLite: the memory's INSERT and its postings' in one transaction; PostgreSQL: one INSERT ... RETURNING
-statement with a data-modifying CTE for the postings); any other save (the admin) re-indexes through the
-``post_save`` signal (``tools.models``) when an indexed field may have changed; deletes cascade (through the
-ORM, which is how Django does CASCADE). ``QuerySet.update()`` and ``bulk_create()`` send no signal: call
-``index_memories()`` after them (``bench/memory_bench.py`` does for its bulk load).
+(SQLite: the memory's INSERT, its postings' and the call's audit row in one transaction; PostgreSQL: one
+INSERT ... RETURNING statement with data-modifying CTEs for the postings and the audit row); any other save
+(the admin) re-indexes through the ``post_save`` signal (``tools.models``) when an indexed field may have
+changed; deletes cascade (through the ORM, which is how Django does CASCADE). ``QuerySet.update()`` and
+``bulk_create()`` send no signal: call ``index_memories()`` after them (``bench/memory_bench.py`` does for its
+bulk load).
 """
 
 from __future__ import annotations
