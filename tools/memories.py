@@ -170,27 +170,33 @@ def _rows(memory: Memory) -> list[tuple[int, str, str, float]]:
     ]
 
 
+def _insert_postings(rows: Sequence[tuple[int, str, str, float]], using: str) -> None:
+    """Write postings ``(memory_id, owner, term, impact)``. Multi-row INSERTs, not executemany: one round trip
+    for a store's postings (psycopg's executemany costs several), and at most 800 parameters per statement
+    (SQLite's older limit 999)."""
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+        rawsql.execute(_INSERT + values, [value for row in chunk for value in row], using=using)
+
+
 def index_memories(memories: Iterable[Memory], *, using: str = DEFAULT_DB_ALIAS, fresh: bool = False) -> int:
     """(Re)write the postings of saved memories; returns how many postings were written. For bulk loads
     (``bulk_create`` sends no signal) and after ``QuerySet.update()``. ``fresh=True`` skips deleting old
     postings (memories just inserted have none). Runs in one transaction."""
     written = 0
     batch: list[Memory] = []
-    with transaction.atomic(using=using, savepoint=False), connections[using].cursor() as cursor:
+    with transaction.atomic(using=using, savepoint=False):
 
         def flush() -> int:
             if not fresh:
-                cursor.execute(
+                rawsql.execute(
                     f"DELETE FROM tools_memoryterm WHERE memory_id IN ({', '.join(['%s'] * len(batch))})",
                     [memory.pk for memory in batch],
+                    using=using,
                 )
             rows = [row for memory in batch for row in _rows(memory)]
-            # Multi-row INSERTs, not executemany: one round trip for a store's postings (psycopg's
-            # executemany costs several), and at most 800 parameters per statement (SQLite's older limit 999).
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start : start + _ROWS_PER_INSERT]
-                values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-                cursor.execute(_INSERT + values, [value for row in chunk for value in row])
+            _insert_postings(rows, using)
             batch.clear()
             return len(rows)
 
@@ -226,8 +232,8 @@ def store_memory(
     its ``post_save`` indexing (that path cost about twice as much on SQLite).
     PostgreSQL: ONE statement (a data-modifying CTE inserts the memory and its postings), atomic by itself:
     an atomic block costs three extra round trips (BEGIN, the postings, COMMIT), which halved the store rate
-    through call_tool (~390/s -> ~155/s measured on the shared machine). SQLite: the memory and its
-    postings in one transaction (statements in-process, no round trips to save)."""
+    through call_tool (~390/s -> ~155/s measured on the shared machine); the audit row is one more CTE. SQLite:
+    the memory, its postings and the audit row in one transaction (statements in-process, no round trips)."""
     created = timezone.now()
     owner = owner_key(tenant_id, subject)
     rows = postings(content, tags, importance)
@@ -240,12 +246,7 @@ def store_memory(
                 f"INSERT INTO tools_memory ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 [tenant_id, subject, content, _json(tags), importance, domain, _json(metadata), adapted],
             )[0]
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start : start + _ROWS_PER_INSERT]
-                rawsql.execute(
-                    _INSERT + ", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
-                    [value for term, impact in chunk for value in (pk, owner, term, impact)],
-                )
+            _insert_postings([(pk, owner, term, impact) for term, impact in rows], alias)
             if audit is not None:
                 rawsql.execute(tools_audit.insert_statement(alias), audit.claim(alias))
         return pk, created
